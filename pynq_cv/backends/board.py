@@ -1,0 +1,93 @@
+"""The real board: ``pynq`` imported lazily, the HelloWorld resizer overlay loaded on demand.
+
+Nothing is programmed at import: ``PynqBoard()`` is built when the first eligible frame
+arrives (or when asked), and loading the overlay is what programs the PL.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..descriptors import OverlayDescriptor, descriptor_for, ip_dict_mismatches
+from ..errors import BackendUnavailable
+
+BITSTREAM_ENV = "PYNQ_CV_BITSTREAM"
+BOARD_ENV = "PYNQ_CV_BOARD"
+
+
+def find_bitstream(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, str]:
+    """Where the resizer bitstream is: (path or None, how it was found or why not)."""
+    if explicit:
+        path = Path(explicit)
+        return (path, "given explicitly") if path.is_file() else (None, f"{path} does not exist")
+    env = os.environ.get(BITSTREAM_ENV)
+    if env:
+        path = Path(env)
+        if path.is_file():
+            return path, f"from {BITSTREAM_ENV}"
+        return None, f"{BITSTREAM_ENV}={env} does not exist"
+    spec = importlib.util.find_spec("pynq_helloworld")
+    if spec is not None and spec.submodule_search_locations:
+        for root in spec.submodule_search_locations:
+            hits = sorted(Path(root).rglob("resizer.bit"))
+            if hits:
+                return hits[0], "from the installed pynq-helloworld package"
+    return None, f"no bitstream: pass bitstream=, set {BITSTREAM_ENV}, or pip install pynq-helloworld"
+
+
+def board_name(explicit: str | None = None) -> str | None:
+    """The board to describe: explicit, ``PYNQ_CV_BOARD``, or PYNQ images' own ``BOARD``."""
+    return explicit or os.environ.get(BOARD_ENV) or os.environ.get("BOARD") or None
+
+
+class PynqBoard:
+    """The resizer overlay on a real PYNQ board, through the real ``pynq`` package."""
+
+    name = "board"
+
+    def __init__(
+        self,
+        bitstream: str | os.PathLike[str] | None = None,
+        board: str | None = None,
+        descriptor: OverlayDescriptor | None = None,
+    ) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import pynq
+        except ImportError as exc:
+            raise BackendUnavailable(f"pynq is not importable ({exc})") from exc
+        path, how = find_bitstream(bitstream)
+        if path is None:
+            raise BackendUnavailable(how)
+        self.descriptor = descriptor or descriptor_for(board_name(board))
+        self.bitstream = path
+        self.bitstream_origin = how
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pynq warns once before 'No Devices Found'
+                self.overlay = pynq.Overlay(str(path))
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise BackendUnavailable(f"pynq cannot load {path}: {exc}") from exc
+        problems = ip_dict_mismatches(self.descriptor, self.overlay.ip_dict)
+        if problems:
+            raise BackendUnavailable(
+                f"overlay {path} does not match descriptor {self.descriptor.name}: "
+                + "; ".join(problems)
+            )
+        self._pynq = pynq
+
+    def allocate(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self._pynq.allocate(shape, dtype=dtype)
+
+    def reset_pl(self) -> bool:
+        """Reload the bitstream: resets the IP, the width converters and the DMA."""
+        self.overlay.download()
+        return True
+
+    def close(self) -> None:
+        """The overlay stays loaded (other programs may use it); buffers belong to the pool."""

@@ -1,0 +1,55 @@
+"""Circuit breaker: stop sending frames to a PL that keeps failing, retry after a cool-down.
+
+After ``threshold`` consecutive PL failures the PL is skipped for ``cooldown`` seconds
+(frames go to the CPU, counted as ``breaker_open``), then one frame tries it again. A
+permanent condition (no overlay, recovery impossible) keeps it off until ``reset()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int = 3, cooldown: float = 5.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+        self.permanent: str | None = None
+        self.trips = 0
+
+    def allow(self) -> bool:
+        """May the next frame try the PL?"""
+        if self.permanent is not None:
+            return False
+        return not self.open_until or time.monotonic() >= self.open_until
+
+    def success(self) -> None:
+        if self.failures or self.open_until:
+            with self._lock:
+                self.failures = 0
+                self.open_until = 0.0
+
+    def failure(self, permanent: str | None = None) -> None:
+        with self._lock:
+            if permanent is not None:
+                self.permanent = permanent
+                return
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self.open_until = time.monotonic() + self.cooldown
+                self.failures = 0
+                self.trips += 1
+
+    def state(self) -> str:
+        if self.permanent is not None:
+            return f"off: {self.permanent}"
+        if self.open_until and time.monotonic() < self.open_until:
+            return f"open for {self.open_until - time.monotonic():.1f} s"
+        return "closed"

@@ -1,0 +1,492 @@
+"""``Resizer``: one engine per board -- plan per shape, eligibility, pool, driver, fallback.
+
+Every call takes the same walk: the cheapest type checks first (so a frame the PL will never
+take costs almost nothing over ``cv2.resize``), then cv2's own size rule, the loaded
+overlay's envelope, the circuit breaker, and only then pool buffers and the driver. Any
+doubt, any fault: the original ``cv2.resize`` computes the frame, and the reason is counted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import cv2compat
+from .backends.select import open_board
+from .breaker import CircuitBreaker
+from .descriptors import OverlayDescriptor, loaded_length_width
+from .driver import Deadlines, InFlight, ResizeDriver
+from .envelope import Envelope
+from .errors import BackendUnavailable, PLFault
+from .pool import BufferPool, PoolExhausted
+from .telemetry import Stats
+
+CV2_RESIZE = cv2.resize  # the original: patch() replaces cv2.resize, the fallback never does
+_U8 = np.dtype(np.uint8)
+
+
+@dataclass
+class Job:
+    """One frame on its way through the PL: buffers, the caller's target, what was copied."""
+
+    src: np.ndarray
+    in_buf: Any
+    out_buf: Any
+    target: np.ndarray | None
+    sizes: tuple[int, int, int, int]
+    pooled: tuple[Any, ...]  # buffers to give back to the pool
+    copied_in: bool
+    started: float
+    inflight: InFlight | None = None
+
+
+class Engine:
+    """What an open PL path holds: the board, its envelope, the pool and the driver."""
+
+    def __init__(self, board: Any, budget_bytes: int | None, deadlines: Deadlines) -> None:
+        desc: OverlayDescriptor = board.descriptor
+        self.board = board
+        self.descriptor = desc
+        self.envelope = Envelope.from_descriptor(
+            desc, loaded_length_width(desc, board.overlay.ip_dict)
+        )
+        pool_args = {} if budget_bytes is None else {"budget_bytes": budget_bytes}
+        self.pool = BufferPool(board.allocate, **pool_args)
+        self.driver = ResizeDriver(
+            board.overlay,
+            desc.dma.name,
+            desc.resizer.name,
+            clock_hz=desc.clock_hz,
+            deadlines=deadlines,
+            reset_pl=board.reset_pl,
+            scratch=self._scratch,
+        )
+        self._scratch_buf: Any = None
+
+    def _scratch(self, nbytes: int) -> Any:
+        """A receive buffer for output a stuck IP still owes (kept, freed at close)."""
+        if self._scratch_buf is None or self._scratch_buf.nbytes < nbytes:
+            if self._scratch_buf is not None:
+                self._scratch_buf.freebuffer()
+            self._scratch_buf = self.board.allocate((nbytes,), np.uint8)
+        return self._scratch_buf[:nbytes]
+
+    def close(self) -> None:
+        self.pool.close()
+        if self._scratch_buf is not None:
+            self._scratch_buf.freebuffer()
+            self._scratch_buf = None
+        self.board.close()
+
+
+class Resizer:
+    """The PL resize engine: ``resize`` with cv2's signature, pools, telemetry, pipelining.
+
+    Nothing is opened at construction: the board (real or emulated) and its overlay are
+    opened by the first frame that could use them, or by ``open()``. Use as a context
+    manager to free every pool buffer on exit.
+    """
+
+    def __init__(
+        self,
+        backend: str | None = None,
+        *,
+        budget_bytes: int | None = None,
+        deadlines: Deadlines | None = None,
+        breaker: CircuitBreaker | None = None,
+        stats: Stats | None = None,
+        **backend_options: Any,
+    ) -> None:
+        self.requested = backend
+        self.backend_options = backend_options
+        self.budget_bytes = budget_bytes
+        self.deadlines = deadlines or Deadlines()
+        self.breaker = breaker or CircuitBreaker()
+        self.stats = stats or Stats()
+        self.backend: str | None = None  # chosen at open
+        self.why = "not opened yet"
+        self._engine: Engine | None = None
+        self._off: str | None = None  # set when the PL can never be used: the reason
+        self._open_lock = threading.Lock()
+        self._reasons: dict[tuple[int, int, int, int], str | None] = {}
+        self._warned: set[str] = set()
+        self._pipe_lock = threading.Lock()
+        self._pending: PendingFrame | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> Resizer:
+        """Open the board and load its overlay now (otherwise the first frame does it)."""
+        self._ensure_engine()
+        return self
+
+    def _ensure_engine(self) -> Engine | None:
+        if self._engine is not None or self._off is not None:
+            return self._engine
+        with self._open_lock:
+            if self._engine is None and self._off is None:
+                try:
+                    board, self.backend, self.why = open_board(
+                        self.requested, **self.backend_options
+                    )
+                    if board is None:
+                        self._off = "backend_cpu"
+                    else:
+                        self._engine = Engine(board, self.budget_bytes, self.deadlines)
+                except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
+                    self._off = "no_backend"
+                    self.why = f"PL unavailable: {exc}"
+                    self.stats.count_fault("overlay")
+                    self._warn_once("overlay", self.why)
+        return self._engine
+
+    def close(self) -> None:
+        """Free every pool buffer and let go of the board; later frames run on the CPU."""
+        with self._open_lock:
+            if self._pending is not None:
+                try:
+                    self._pending.result()
+                except Exception:  # noqa: BLE001 -- closing: the frame's owner sees it
+                    pass
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            self._off = "closed"
+
+    def __enter__(self) -> Resizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    # -- the call ----------------------------------------------------------------------------
+
+    def resize(
+        self,
+        src: Any,
+        dsize: Any,
+        dst: Any = None,
+        fx: Any = 0,
+        fy: Any = 0,
+        interpolation: Any = cv2.INTER_LINEAR,
+    ) -> Any:
+        """``cv2.resize``, with eligible frames computed by the PL resizer."""
+        job = self._plan(src, dsize, dst, fx, fy, interpolation)
+        if job.__class__ is str:
+            self.stats.count_cpu(job)
+            return CV2_RESIZE(src, dsize, dst, fx, fy, interpolation)
+        try:
+            return self._collect(self._post(job))
+        except (PLFault, PoolExhausted) as fault:
+            self.stats.count_cpu(self._fault(fault))
+            return CV2_RESIZE(src, dsize, dst, fx, fy, interpolation)
+
+    def _plan(self, src: Any, dsize: Any, dst: Any, fx: Any, fy: Any, interp: Any) -> Any:
+        """A prepared ``Job`` for the PL, or a fallback reason (str)."""
+        if self._off is not None:
+            return self._off
+        if type(src) is not np.ndarray and not isinstance(src, np.ndarray):
+            return "not_ndarray"
+        if src.ndim != 3:
+            return "channels"
+        engine = self._engine or self._ensure_engine()
+        if engine is None:
+            return self._off or "no_backend"
+        env = engine.envelope
+        if src.shape[2] != env.channels:
+            return "channels"
+        if src.dtype != env.dtype:
+            return "dtype"
+        if type(interp) is not int or interp not in env.interpolations:
+            return "interpolation"
+        out = cv2compat.output_size(src.shape, dsize, fx, fy)
+        if out is None:
+            return "arguments"
+        sizes = (src.shape[0], src.shape[1], out[0], out[1])
+        reason = self._reasons.get(sizes, False)
+        if reason is False:
+            reason = self._reasons[sizes] = env.size_reason(*sizes)
+        if reason is not None:
+            return reason
+        target = None
+        if dst is not None:
+            try:
+                target = cv2compat.dst_target(dst, (out[0], out[1], env.channels), env.dtype)
+            except cv2compat.Cv2Raises:
+                return "dst"
+        if not self.breaker.allow():
+            return "breaker_open"
+        try:
+            return self._prepare(engine, src, sizes, target)
+        except PoolExhausted as exc:
+            return self._fault(exc)
+
+    def _prepare(
+        self, engine: Engine, src: np.ndarray, sizes: tuple[int, int, int, int],
+        target: np.ndarray | None,
+    ) -> Job:
+        """Pool buffers for one frame, with the input copied in unless it already lives there."""
+        pool = engine.pool
+        started = time.perf_counter()
+        zero_in = pool.owns(src) and src.flags.c_contiguous and src.physical_address % 4 == 0
+        in_buf = src if zero_in else pool.acquire(src.shape, _U8)
+        pooled: tuple[Any, ...] = () if zero_in else (in_buf,)
+        zero_out = (
+            target is not None and pool.owns(target) and target.flags.c_contiguous
+            and target.physical_address % 4 == 0
+        )
+        try:
+            out_buf = target if zero_out else pool.acquire((sizes[2], sizes[3], src.shape[2]), _U8)
+        except PoolExhausted:
+            for buf in pooled:
+                pool.release(buf)
+            raise
+        if not zero_out:
+            pooled += (out_buf,)
+        if not zero_in:
+            np.copyto(in_buf, src)
+        return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started)
+
+    def _post(self, job: Job) -> Job:
+        try:
+            job.inflight = self._engine.driver.begin(job.in_buf, job.out_buf, job.sizes)
+        except BaseException:
+            self._release(job)
+            raise
+        return job
+
+    def _collect(self, job: Job) -> np.ndarray:
+        """Wait for the PL, then hand the caller a frame no later call will overwrite."""
+        try:
+            board_seconds = self._engine.driver.finish(job.inflight)
+            if job.target is not None and job.target is job.out_buf:
+                result = job.target
+            else:
+                result = job.target if job.target is not None else np.empty_like(job.out_buf)
+                np.copyto(result, job.out_buf)
+        except PLFault as fault:
+            fault.job = job  # type: ignore[attr-defined]
+            raise
+        finally:
+            self._release(job)
+        self.breaker.success()
+        in_rows, in_cols, out_rows, out_cols = job.sizes
+        self.stats.count_pl(
+            job.in_buf.nbytes, job.out_buf.nbytes, time.perf_counter() - job.started,
+            board_seconds, job.copied_in, job.out_buf is not job.target,
+        )
+        return result
+
+    def _release(self, job: Job) -> None:
+        pool = self._engine.pool if self._engine is not None else None
+        for buf in job.pooled:
+            if pool is not None:
+                pool.release(buf)
+        job.pooled = ()
+
+    def _fault(self, fault: Exception) -> str:
+        """Count a fault, feed the breaker, warn once; returns the fallback reason."""
+        kind = getattr(fault, "kind", None) or (
+            "cma_exhausted" if getattr(fault, "reason", "") == "cma" else "pool_budget"
+        )
+        self.stats.count_fault(kind)
+        if isinstance(fault, PLFault):
+            engine = self._engine
+            last = engine.driver.recoveries[-1] if engine and engine.driver.recoveries else ""
+            if last:
+                self.stats.count_recovery(last)
+            self.breaker.failure(permanent="recovery failed" if last == "failed" else None)
+        self._warn_once(kind, f"{fault}; frame computed by cv2.resize")
+        return f"fault_{kind}"
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(f"pynq_cv: {kind}: {message}", RuntimeWarning, stacklevel=4)
+
+    # -- zero copy ---------------------------------------------------------------------------
+
+    def lend(self, shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
+        """A pool buffer to fill in place (e.g. ``cap.read(image=buf)``): no copy into the PL.
+
+        Give it back with ``give_back`` when done. Passing it as ``dst`` skips the copy out.
+        Raises ``BackendUnavailable`` when there is no PL path.
+        """
+        engine = self._ensure_engine()
+        if engine is None:
+            raise BackendUnavailable(f"no PL buffers to lend: {self.why}")
+        return engine.pool.lend(tuple(shape), np.dtype(dtype))
+
+    def give_back(self, buffer: np.ndarray) -> None:
+        if self._engine is not None:
+            self._engine.pool.give_back(buffer)
+
+    # -- pipelining --------------------------------------------------------------------------
+
+    def submit(
+        self, src: Any, dsize: Any, dst: Any = None, fx: Any = 0, fy: Any = 0,
+        interpolation: Any = cv2.INTER_LINEAR,
+    ) -> PendingFrame:
+        """Start a frame and return at once; ``.result()`` gives it. Order is kept.
+
+        The input copy of this frame overlaps the PL work of the previous one; at most one
+        frame is in the PL and one being prepared, so pool use stays at two frames.
+        """
+        args = (src, dsize, dst, fx, fy, interpolation)
+        with self._pipe_lock:
+            try:
+                job = self._plan(*args)
+            except Exception as exc:  # noqa: BLE001 -- surfaces from .result(), like cv2 would
+                job = exc
+            previous, self._pending = self._pending, None
+            if previous is not None:
+                previous._settle()
+            handle = PendingFrame(self, args, job)
+            if isinstance(job, Job):
+                try:
+                    self._post(job)
+                    self._pending = handle
+                except (PLFault, PoolExhausted) as fault:
+                    handle.job = self._fault(fault)
+            return handle
+
+    def stream(
+        self, frames: Iterable[Any], dsize: Any, fx: Any = 0, fy: Any = 0,
+        interpolation: Any = cv2.INTER_LINEAR,
+    ) -> Iterator[Any]:
+        """Resize an iterable of frames, pipelined, yielding results in order."""
+        waiting: PendingFrame | None = None
+        for frame in frames:
+            handle = self.submit(frame, dsize, None, fx, fy, interpolation)
+            if waiting is not None:
+                yield waiting.result()
+            waiting = handle
+        if waiting is not None:
+            yield waiting.result()
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        engine = self._ensure_engine()
+        out: dict[str, Any] = {"backend": self.backend or "cpu", "why": self.why}
+        if engine is not None:
+            desc = engine.descriptor
+            out.update(
+                board=desc.board,
+                overlay=desc.name,
+                build=desc.build,
+                descriptor=desc.source,
+                bitstream=str(getattr(engine.board, "bitstream", "emulated")),
+                bitstream_origin=getattr(engine.board, "bitstream_origin", "emulator"),
+                envelope=engine.envelope.describe(),
+                pool=engine.pool.stats(),
+                breaker=self.breaker.state(),
+            )
+        return out
+
+
+class PendingFrame:
+    """A frame handed to ``Resizer.submit``; ``result()`` returns it (or raises cv2's error)."""
+
+    def __init__(self, owner: Resizer, args: tuple[Any, ...], job: Any) -> None:
+        self._owner = owner
+        self._args = args
+        self.job = job
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def _settle(self) -> None:
+        """Collect the PL result or compute the fallback (called in submission order)."""
+        if self._done:
+            return
+        owner, job = self._owner, self.job
+        try:
+            if isinstance(job, Job):
+                try:
+                    self._value = owner._collect(job)
+                except (PLFault, PoolExhausted) as fault:
+                    owner.stats.count_cpu(owner._fault(fault))
+                    self._value = CV2_RESIZE(*self._args)
+            else:
+                if isinstance(job, BaseException):
+                    raise job
+                if isinstance(job, str):
+                    owner.stats.count_cpu(job)
+                self._value = CV2_RESIZE(*self._args)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised from result()
+            self._error = exc
+        self._done = True
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> Any:
+        if not self._done:
+            with self._owner._pipe_lock:
+                if self._owner._pending is self:
+                    self._owner._pending = None
+                self._settle()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+# -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
+
+_default: Resizer | None = None
+_default_lock = threading.Lock()
+
+
+def default_resizer() -> Resizer:
+    """The shared ``Resizer``, created (not opened) on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Resizer()
+    return _default
+
+
+def use_backend(backend: str | None = None, **options: Any) -> Resizer:
+    """Replace the shared engine with one on ``backend`` ("board", "emulator", "cpu", or an
+    entry-point name; None: ``PYNQ_CV_BACKEND`` or auto). The old one is closed."""
+    global _default
+    with _default_lock:
+        old, _default = _default, Resizer(backend, **options)
+    if old is not None:
+        old.close()
+    return _default
+
+
+def resize(
+    src: Any, dsize: Any, dst: Any = None, fx: Any = 0, fy: Any = 0,
+    interpolation: Any = cv2.INTER_LINEAR,
+) -> Any:
+    """``cv2.resize`` with eligible frames on the PL resizer (see ``Resizer.resize``)."""
+    return (_default or default_resizer()).resize(src, dsize, dst, fx, fy, interpolation)
+
+
+def close_default() -> None:
+    """Free the shared engine's buffers and board; the next eligible frame reopens it."""
+    global _default
+    with _default_lock:
+        old = _default
+        if old is not None:
+            _default = Resizer(
+                old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
+                breaker=old.breaker, stats=old.stats, **old.backend_options,
+            )
+    if old is not None:
+        old.close()

@@ -1,0 +1,247 @@
+"""The PL resizer's register sequence: one frame at a time, every wait with a deadline.
+
+Speaks only the ``pynq`` API (``Overlay`` IPs by attribute, ``DefaultIP.read/write`` with
+Python ints, DMA channel ``transfer``/``idle``/``error``/``start``), so the same code drives
+a real board and the emulator. pynq's own ``wait()`` spins forever when a frame never
+completes, so the driver polls the channels itself against a deadline derived from the
+frame's modelled time, and recovers the hardware before giving a frame up.
+
+Per frame (the spec's safe sequence, no auto-restart, so sizes are latched at each start):
+wait for ap_idle, write the four sizes, write ap_start, post the receive, post the send,
+poll both channels, check the byte count received, invalidate the output.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PLFault
+from .timing import frame_seconds
+
+# Resizer IP (HLS s_axilite, ap_ctrl_hs)
+IP_CTRL = 0x00
+AP_START = 0x01
+AP_IDLE = 0x04
+IP_SRC_ROWS = 0x10
+IP_SRC_COLS = 0x18
+IP_DST_ROWS = 0x20
+IP_DST_COLS = 0x28
+
+# AXI DMA, simple mode (PG021)
+MM2S_DMACR = 0x00
+MM2S_DMASR = 0x04
+S2MM_DMACR = 0x30
+S2MM_DMASR = 0x34
+S2MM_LENGTH = 0x58
+DMACR_RESET = 1 << 2
+DMASR_ERRORS = 0x70
+
+IDLE_TIMEOUT = 0.005  # ap_idle follows ap_done within ~25 cycles; 5 ms is generous
+RESET_TIMEOUT = 0.010
+
+
+@dataclass
+class Deadlines:
+    """How long a frame may take: ``factor`` x modelled board time + ``margin`` seconds."""
+
+    factor: float = 2.0
+    margin: float = 0.05
+    poll: float = 0.0005  # sleep between status polls once the frame is nearly due
+
+    def for_frame(self, modelled: float) -> float:
+        return modelled * self.factor + self.margin
+
+
+@dataclass
+class InFlight:
+    """A frame whose transfers are posted; ``ResizeDriver.finish`` collects it."""
+
+    src: Any
+    dst: Any
+    sizes: tuple[int, int, int, int]
+    out_bytes: int
+    started: float
+    modelled: float
+    deadline: float
+
+
+class ResizeDriver:
+    """Drives one DMA + resizer pair. One frame is in the IP at a time (``begin``..``finish``)."""
+
+    def __init__(
+        self,
+        overlay: Any,
+        dma_name: str,
+        ip_name: str,
+        *,
+        clock_hz: int = 100_000_000,
+        deadlines: Deadlines | None = None,
+        reset_pl: Callable[[], bool] | None = None,
+        scratch: Callable[[int], Any] | None = None,
+    ) -> None:
+        self.dma = getattr(overlay, dma_name)
+        self.ip = getattr(overlay, ip_name)
+        self.clock_hz = clock_hz
+        self.deadlines = deadlines or Deadlines()
+        self._reset_pl = reset_pl
+        self._scratch = scratch  # nbytes -> buffer, used to drain output an IP still owes
+        self._busy = threading.Lock()  # held from begin() to finish(): the single IP
+        self.wait_cpu_seconds = 0.0
+        self.recoveries: list[str] = []
+        self._owed_bytes = 0  # output bytes of the frame last started (size regs are write-only)
+
+    # -- one frame -------------------------------------------------------------------------
+
+    def run(self, src: Any, dst: Any, sizes: tuple[int, int, int, int]) -> float:
+        """Resize ``src`` into ``dst`` on the PL; returns the modelled board seconds."""
+        return self.finish(self.begin(src, dst, sizes))
+
+    def begin(self, src: Any, dst: Any, sizes: tuple[int, int, int, int]) -> InFlight:
+        """Post one frame (blocks while another frame is in the IP)."""
+        in_rows, in_cols, out_rows, out_cols = sizes
+        modelled = frame_seconds(in_rows, in_cols, out_rows, out_cols, self.clock_hz)
+        self._busy.acquire()
+        try:
+            self._await_ip_idle()
+            ip = self.ip
+            ip.write(IP_SRC_ROWS, int(in_rows))
+            ip.write(IP_SRC_COLS, int(in_cols))
+            ip.write(IP_DST_ROWS, int(out_rows))
+            ip.write(IP_DST_COLS, int(out_cols))
+            ip.write(IP_CTRL, AP_START)
+            self._owed_bytes = int(dst.nbytes)
+            try:
+                self.dma.recvchannel.transfer(dst)
+                self.dma.sendchannel.transfer(src)
+            except (RuntimeError, ValueError) as exc:
+                self._recover(send_done=False)
+                raise PLFault("dma_error", f"DMA refused the transfer: {exc}") from exc
+        except BaseException:
+            self._busy.release()
+            raise
+        now = time.perf_counter()
+        return InFlight(
+            src, dst, sizes, dst.nbytes, now, modelled, now + self.deadlines.for_frame(modelled)
+        )
+
+    def finish(self, job: InFlight) -> float:
+        """Wait for ``job`` (never past its deadline), check it, and release the IP."""
+        try:
+            send_done = self._await_channels(job)
+            received = self.dma.read(S2MM_LENGTH)
+            if received != job.out_bytes:
+                self._recover(send_done=send_done)
+                raise PLFault(
+                    "short_transfer", f"received {received} of {job.out_bytes} bytes"
+                )
+            job.dst.invalidate()
+            return job.modelled
+        finally:
+            self._busy.release()
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def _await_channels(self, job: InFlight) -> bool:
+        """Poll both channels until idle; sleep through most of the modelled time first."""
+        send, recv = self.dma.sendchannel, self.dma.recvchannel
+        cpu0 = time.process_time()
+        try:
+            nap = job.started + 0.9 * job.modelled - time.perf_counter()
+            if nap > 0.001 and not recv.idle:
+                time.sleep(nap)
+            while True:
+                if send.error or recv.error:
+                    status = (self.dma.read(MM2S_DMASR), self.dma.read(S2MM_DMASR))
+                    send_done = bool(send.idle)
+                    self._recover(send_done=send_done)
+                    raise PLFault(
+                        "dma_error",
+                        f"DMA error bits: MM2S_DMASR={status[0]:#x} S2MM_DMASR={status[1]:#x}",
+                    )
+                if recv.idle and send.idle:
+                    return True
+                if time.perf_counter() > job.deadline:
+                    send_done = bool(send.idle)
+                    self._recover(send_done=send_done)
+                    raise PLFault(
+                        "timeout",
+                        f"frame {job.sizes} not done after {job.deadline - job.started:.3f} s "
+                        f"(modelled {job.modelled * 1e3:.2f} ms; send idle={send_done})",
+                    )
+                time.sleep(self.deadlines.poll)
+        finally:
+            self.wait_cpu_seconds += time.process_time() - cpu0
+
+    def _await_ip_idle(self, timeout: float = IDLE_TIMEOUT) -> bool:
+        end = time.perf_counter() + timeout
+        while not self.ip.read(IP_CTRL) & AP_IDLE:
+            if time.perf_counter() > end:
+                if self._recover(send_done=True):
+                    return True
+                raise PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+            time.sleep(0)
+        return True
+
+    # -- recovery --------------------------------------------------------------------------
+
+    def reset_dma(self) -> None:
+        """DMACR.Reset (resets the whole core, both channels), then run both channels again."""
+        self.dma.write(MM2S_DMACR, DMACR_RESET)
+        end = time.perf_counter() + RESET_TIMEOUT
+        while self.dma.read(MM2S_DMACR) & DMACR_RESET:
+            if time.perf_counter() > end:
+                raise PLFault("dma_error", "DMA reset does not complete")
+            time.sleep(0)
+        self.dma.sendchannel.start()
+        self.dma.recvchannel.start()
+
+    def _ip_idle(self) -> bool:
+        return bool(self.ip.read(IP_CTRL) & AP_IDLE)
+
+    def _recover(self, send_done: bool) -> bool:
+        """Bring DMA and IP back to idle, lightest step first. True if the PL is usable.
+
+        A DMA reset clears the channels but not the IP; an IP that got all its input and
+        still owes output is finished by receiving that output into scratch; anything else
+        (an IP part-way through its input, or hung) needs a PL reset from the board layer.
+        """
+        try:
+            self.reset_dma()
+            if self._ip_idle():
+                self.recoveries.append("dma_reset")
+                return True
+            if send_done and self._scratch is not None and self._drain_owed_output():
+                self.recoveries.append("finish_frame")
+                return True
+            if self._reset_pl is not None and self._reset_pl():
+                self.reset_dma()
+                if self._ip_idle():
+                    self.recoveries.append("pl_reset")
+                    return True
+        except PLFault:
+            pass
+        self.recoveries.append("failed")
+        return False
+
+    def _drain_owed_output(self) -> bool:
+        """Receive whatever output the IP still owes into scratch memory, then reset the DMA."""
+        nbytes = self._owed_bytes
+        if nbytes <= 0:
+            return False
+        scratch = self._scratch(nbytes)
+        try:
+            self.dma.recvchannel.transfer(scratch)
+            end = time.perf_counter() + self.deadlines.for_frame(nbytes / 3 / self.clock_hz)
+            while not self._ip_idle():
+                if time.perf_counter() > end:
+                    return False
+                time.sleep(self.deadlines.poll)
+            return True
+        except (RuntimeError, ValueError):
+            return False
+        finally:
+            self.reset_dma()

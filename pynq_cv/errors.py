@@ -1,0 +1,21 @@
+"""pynq_cv's own errors. cv2's errors stay cv2's: bad arguments raise ``cv2.error``."""
+
+
+class PynqCvError(Exception):
+    """Base of pynq_cv's own errors."""
+
+
+class BackendUnavailable(PynqCvError):
+    """The requested backend cannot be used here (the message says why)."""
+
+
+class PLFault(PynqCvError):
+    """The PL path failed for one frame; the frame falls back to the CPU.
+
+    ``kind`` names the fault for telemetry: "dma_error", "timeout", "short_transfer",
+    "ip_stuck", "cma_exhausted", "pool_budget", "overlay".
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind

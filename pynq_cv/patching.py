@@ -1,0 +1,55 @@
+"""Drop-in: make ``cv2.resize`` itself dispatch, so existing loops speed up without edits.
+
+``patch()`` swaps ``cv2.resize`` for a function with cv2's signature that calls
+``pynq_cv.resize``; ``unpatch()`` puts back the exact original object. Both are idempotent
+and thread-safe; ``patched()`` is the scoped form and restores only what it changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import cv2
+
+from .dispatch import resize as _dispatching_resize
+
+_lock = threading.Lock()
+_original: Any = None
+
+
+def is_patched() -> bool:
+    return cv2.resize is _dispatching_resize
+
+
+def patch() -> None:
+    """Route ``cv2.resize`` through pynq_cv (no-op if already patched)."""
+    global _original
+    with _lock:
+        if cv2.resize is not _dispatching_resize:
+            _original = cv2.resize
+            cv2.resize = _dispatching_resize
+
+
+def unpatch() -> None:
+    """Restore the exact original ``cv2.resize`` (no-op if not patched)."""
+    global _original
+    with _lock:
+        if cv2.resize is _dispatching_resize and _original is not None:
+            cv2.resize = _original
+            _original = None
+
+
+@contextmanager
+def patched() -> Iterator[None]:
+    """``with pynq_cv.patched(): ...`` -- patched inside, as before outside."""
+    with _lock:
+        was = cv2.resize is _dispatching_resize
+    patch()
+    try:
+        yield
+    finally:
+        if not was:
+            unpatch()

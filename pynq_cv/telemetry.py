@@ -1,0 +1,71 @@
+"""Counters behind ``pynq_cv.stats()``: where frames ran, why some fell back, what it cost."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class Stats:
+    """Thread-safe counters; ``snapshot()`` is a plain dict, ``reset()`` zeroes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.pl = 0
+            self.cpu = 0
+            self.fallback: Counter[str] = Counter()
+            self.faults: Counter[str] = Counter()
+            self.bytes_in = 0
+            self.bytes_out = 0
+            self.pl_seconds = 0.0
+            self.board_seconds = 0.0
+            self.copies_in = 0
+            self.copies_out = 0
+            self.recoveries: Counter[str] = Counter()
+
+    def count_cpu(self, reason: str) -> None:
+        with self._lock:
+            self.cpu += 1
+            self.fallback[reason] += 1
+
+    def count_fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def count_recovery(self, how: str) -> None:
+        with self._lock:
+            self.recoveries[how] += 1
+
+    def count_pl(
+        self, bytes_in: int, bytes_out: int, seconds: float, board_seconds: float,
+        copied_in: bool, copied_out: bool,
+    ) -> None:
+        with self._lock:
+            self.pl += 1
+            self.bytes_in += bytes_in
+            self.bytes_out += bytes_out
+            self.pl_seconds += seconds
+            self.board_seconds += board_seconds
+            self.copies_in += copied_in
+            self.copies_out += copied_out
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "pl": self.pl,
+                "cpu": self.cpu,
+                "fallback": dict(self.fallback),
+                "faults": dict(self.faults),
+                "recoveries": dict(self.recoveries),
+                "bytes_in": self.bytes_in,
+                "bytes_out": self.bytes_out,
+                "bytes_moved": self.bytes_in + self.bytes_out,
+                "pl_seconds": self.pl_seconds,
+                "board_seconds": self.board_seconds,
+                "copies_in": self.copies_in,
+                "copies_out": self.copies_out,
+            }
