@@ -112,10 +112,18 @@ def load_descriptor(path: str | Path) -> OverlayDescriptor:
     return _parse(data, str(path))
 
 
+def _shipped_dir() -> Any:
+    """The installed package data; in a bare source checkout, the repo's ``overlays/``."""
+    try:
+        return resources.files("pynq_cv.overlays")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "overlays"
+
+
 def available_descriptors() -> dict[str, OverlayDescriptor]:
     """Every known descriptor, by board name: shipped ones, then entry-point ones."""
     found: dict[str, OverlayDescriptor] = {}
-    for item in sorted(resources.files("pynq_cv.overlays").iterdir(), key=lambda p: p.name):
+    for item in sorted(_shipped_dir().iterdir(), key=lambda p: p.name):
         if item.name.endswith(".json"):
             desc = _parse(json.loads(item.read_text()), f"pynq_cv.overlays/{item.name}")
             found[desc.board] = desc

@@ -123,8 +123,12 @@ class Resizer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> Resizer:
-        """Open the board and load its overlay now (otherwise the first frame does it)."""
+        """Open the board and load its overlay now (otherwise the first frame does it).
+
+        Raises ``BackendUnavailable`` (with the reason) when no PL path can be opened."""
         self._ensure_engine()
+        if self._off == "no_backend":
+            raise BackendUnavailable(self.why)
         return self
 
     def _ensure_engine(self) -> Engine | None:

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets a fresh emulated board unless it asks otherwise."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+import pynq_cv
+from pynq_cv import dispatch
+
+os.environ.setdefault("PYNQ_CV_BACKEND", "emulator")
+
+
+@pytest.fixture(autouse=True)
+def _restore_cv2_and_default():
+    """No test leaks a patched cv2.resize or a shared engine into the next."""
+    original = cv2.resize if not pynq_cv.is_patched() else None
+    yield
+    pynq_cv.unpatch()
+    if original is not None:
+        assert cv2.resize is original
+    if dispatch._default is not None:
+        dispatch._default.close()
+        dispatch._default = None
+
+
+@pytest.fixture
+def emulated():
+    """A Resizer on a fresh emulated Pynq-Z2, closed afterwards."""
+    with pynq_cv.Resizer("emulator") as resizer:
+        yield resizer
+
+
+def frame(rows: int, cols: int, seed: int = 0, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (rows, cols, channels), dtype=np.uint8)
