@@ -44,6 +44,7 @@ class Job:
     pooled: tuple[Any, ...]  # buffers to give back to the pool
     copied_in: bool
     started: float
+    pool: BufferPool
     inflight: InFlight | None = None
 
 
@@ -113,6 +114,7 @@ class Resizer:
         self.backend: str | None = None  # chosen at open
         self.why = "not opened yet"
         self._engine: Engine | None = None
+        self._closed_pool: BufferPool | None = None  # where lent buffers go after close
         self._off: str | None = None  # set when the PL can never be used: the reason
         self._open_lock = threading.Lock()
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
@@ -161,6 +163,7 @@ class Resizer:
                     pass
             if self._engine is not None:
                 self._engine.close()
+                self._closed_pool = self._engine.pool
                 self._engine = None
             self._off = "closed"
 
@@ -243,13 +246,13 @@ class Resizer:
         """Pool buffers for one frame, with the input copied in unless it already lives there."""
         pool = engine.pool
         started = time.perf_counter()
-        zero_in = pool.owns(src) and src.flags.c_contiguous and src.physical_address % 4 == 0
+        # zero copy only for the pool's own buffer objects (pynq's DMA needs flush/address)
+        addr = pool.address_of(src) if hasattr(src, "physical_address") else None
+        zero_in = addr is not None and addr % 4 == 0 and src.flags.c_contiguous
         in_buf = src if zero_in else pool.acquire(src.shape, _U8)
         pooled: tuple[Any, ...] = () if zero_in else (in_buf,)
-        zero_out = (
-            target is not None and pool.owns(target) and target.flags.c_contiguous
-            and target.physical_address % 4 == 0
-        )
+        addr = pool.address_of(target) if hasattr(target, "physical_address") else None
+        zero_out = addr is not None and addr % 4 == 0 and target.flags.c_contiguous
         try:
             out_buf = target if zero_out else pool.acquire((sizes[2], sizes[3], src.shape[2]), _U8)
         except PoolExhausted:
@@ -260,7 +263,7 @@ class Resizer:
             pooled += (out_buf,)
         if not zero_in:
             np.copyto(in_buf, src)
-        return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started)
+        return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started, pool)
 
     def _post(self, job: Job) -> Job:
         try:
@@ -293,10 +296,8 @@ class Resizer:
         return result
 
     def _release(self, job: Job) -> None:
-        pool = self._engine.pool if self._engine is not None else None
         for buf in job.pooled:
-            if pool is not None:
-                pool.release(buf)
+            job.pool.release(buf)  # a closed pool frees it instead
         job.pooled = ()
 
     def _fault(self, fault: Exception) -> str:
@@ -333,8 +334,10 @@ class Resizer:
         return engine.pool.lend(tuple(shape), np.dtype(dtype))
 
     def give_back(self, buffer: np.ndarray) -> None:
-        if self._engine is not None:
-            self._engine.pool.give_back(buffer)
+        """Return a lent buffer (after ``close()`` it is freed instead)."""
+        pool = self._engine.pool if self._engine is not None else self._closed_pool
+        if pool is not None:
+            pool.give_back(buffer)
 
     # -- pipelining --------------------------------------------------------------------------
 

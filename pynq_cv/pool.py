@@ -1,0 +1,412 @@
+"""``BufferPool``: contiguous buffers reused per (shape, dtype), under a byte budget.
+
+Buffers that the DMA can reach come from pynq's ``allocate`` (physically contiguous CMA
+memory). That memory is scarce (about 128 MB on a Pynq-Z1/Z2, shared with every other
+program on the board), allocating it costs milliseconds, and a buffer that is never freed
+stays lost until a reboot. So the pool allocates a buffer once per (shape, dtype), hands it
+out again and again, keeps the total under a budget by freeing the least recently used idle
+buffers, and frees everything at ``close()``.
+
+Nothing here blocks waiting for memory: when the budget or the CMA is full the pool raises
+``PoolExhausted`` at once, and the caller computes the frame on the CPU instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from math import prod
+from operator import index
+from typing import Any
+
+import numpy as np
+
+from .errors import PynqCvError
+
+__all__ = ["DEFAULT_BUDGET_BYTES", "BufferPool", "PoolClosed", "PoolExhausted"]
+
+DEFAULT_BUDGET_BYTES = 64 * 2**20
+"""Half of a Pynq-Z2's 128 MiB CMA. The other half stays for other users of the board's
+contiguous memory (other overlays' drivers, other processes, the driver's scratch buffer) and
+for fragmentation: a contiguous allocation fails well before the CMA is 100% used, and a
+failure there hurts everyone on the board, so the pool should fail first, politely. 64 MiB is
+still plenty: the Z2's DMA moves at most 8 MiB per transfer (23-bit length register), so one
+frame's input + output is under 15 MB, and the pipelined path (two frames) plus a few lent
+buffers and a second resolution fit. Boards with more CMA can pass a larger budget."""
+
+_Key = tuple[tuple[int, ...], np.dtype]
+
+
+class PoolExhausted(PynqCvError):
+    """No buffer for this frame; the frame falls back to the CPU.
+
+    ``reason`` says which limit was hit: ``"budget"`` (the pool's own byte budget is held
+    by buffers in use, or the buffer is larger than the whole budget) or ``"cma"`` (pynq's
+    ``allocate`` raised ``RuntimeError``/``MemoryError``, and again after every idle buffer
+    was freed -- no retry when none was idle: the board's contiguous memory is exhausted;
+    the original error is chained as ``__cause__``). Dispatch counts the two apart
+    ("pool_budget" / "cma_exhausted").
+    """
+
+    def __init__(
+        self, reason: str, shape: tuple[int, ...], dtype: np.dtype, nbytes: int,
+        budget_bytes: int, in_use_bytes: int, detail: str = "",
+    ) -> None:
+        self.reason = reason
+        self.shape = shape
+        self.dtype = dtype
+        self.nbytes = nbytes
+        self.budget_bytes = budget_bytes
+        self.in_use_bytes = in_use_bytes
+        what = "contiguous memory (CMA) exhausted" if reason == "cma" else "pool budget exhausted"
+        message = (
+            f"{what}: buffer {shape} {dtype} needs {nbytes} bytes; "
+            f"budget {budget_bytes} bytes, {in_use_bytes} bytes in use"
+        )
+        super().__init__(f"{message}; {detail}" if detail else message)
+
+
+class PoolClosed(PynqCvError):
+    """The pool was closed: it hands out no more buffers."""
+
+
+class _Entry:
+    """One live buffer: the array pynq gave us, its pool key and size."""
+
+    __slots__ = ("buf", "ident", "key", "nbytes", "lent")
+
+    def __init__(self, buf: Any, key: _Key, nbytes: int) -> None:
+        self.buf = buf
+        self.ident = id(buf)  # unique while the entry (holding buf) lives
+        self.key = key
+        self.nbytes = nbytes
+        self.lent = False
+
+
+_DTYPES: dict[Any, np.dtype] = {}  # dtype-like -> np.dtype: np.dtype() and isinstance are slow
+
+
+def _as_dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    try:
+        if len(_DTYPES) < 256:
+            _DTYPES[dtype] = dt
+    except TypeError:  # unhashable dtype-like, e.g. a list of fields
+        pass
+    return dt
+
+
+def _as_shape(shape: Any) -> tuple[int, ...]:
+    if hasattr(shape, "__iter__"):
+        return tuple(index(n) for n in shape)
+    return (index(shape),)
+
+
+class BufferPool:
+    """Contiguous buffers reused per (shape, dtype), with a byte budget and LRU eviction.
+
+    ``allocate(shape, dtype)`` is pynq's ``allocate`` (or the emulator's): it returns an
+    ndarray subclass with ``freebuffer()`` and ``physical_address``. Nothing is allocated
+    at construction; the first ``acquire`` of a shape allocates, later ones reuse.
+
+    The budget counts every live buffer, idle or in use (see ``DEFAULT_BUDGET_BYTES`` for
+    why 64 MiB). A buffer is either *idle* (in the pool, reusable, evictable) or *in use*
+    (handed out by ``acquire``/``lend`` and not yet given back); it is never handed to two
+    holders at once. All state sits behind one lock, so any number of threads may acquire
+    and release; ``allocate`` itself runs outside the lock (it takes milliseconds on a
+    board), with its bytes reserved against the budget meanwhile.
+    """
+
+    def __init__(
+        self,
+        allocate: Callable[[tuple[int, ...], np.dtype], np.ndarray],
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    ) -> None:
+        if budget_bytes <= 0:
+            raise ValueError(f"budget_bytes must be positive, got {budget_bytes}")
+        self._allocate = allocate
+        self.budget_bytes = int(budget_bytes)
+        self._lock = threading.Lock()
+        self._live: dict[int, _Entry] = {}  # id(buffer) -> entry, every buffer not yet freed
+        self._out: dict[int, _Entry] = {}  # in use (acquired or lent)
+        self._idle: dict[_Key, dict[int, _Entry]] = {}  # per key, insertion order: MRU last
+        self._lru: OrderedDict[int, _Entry] = OrderedDict()  # every idle buffer, LRU first
+        self._closed = False
+        self._live_bytes = 0  # includes bytes reserved for an allocate under way
+        self._in_use_bytes = 0  # idem
+        self._peak_bytes = 0
+        self._allocations = 0
+        self._allocate_failures = 0
+        self._evictions = 0
+        self._frees = 0
+
+    # -- checking out and in ------------------------------------------------------------------
+
+    def acquire(self, shape: Any, dtype: Any = np.uint8) -> Any:
+        """A buffer of exactly ``shape`` and ``dtype``, for the caller alone until ``release``.
+
+        An idle buffer of that key is reused (the most recently used one, the likeliest to
+        be warm in cache); otherwise one is allocated, after evicting idle buffers (least
+        recently used first, freed on the spot) if the budget needs room. Raises
+        ``PoolExhausted`` (never waits) and ``PoolClosed`` after ``close()``.
+        """
+        try:
+            dt = _DTYPES[dtype]
+        except (KeyError, TypeError):
+            dt = _as_dtype(dtype)
+        key = (shape if type(shape) is tuple else _as_shape(shape), dt)
+        with self._lock:
+            if self._closed:
+                raise PoolClosed("buffer pool is closed")
+            bucket = self._idle.get(key)
+            if bucket:
+                ident, entry = bucket.popitem()
+                del self._lru[ident]
+                self._out[ident] = entry
+                self._in_use_bytes += entry.nbytes
+                return entry.buf
+            nbytes = self._reserve(key)
+        return self._allocate_reserved(key, nbytes)
+
+    def release(self, buffer: Any) -> None:
+        """Give a buffer from ``acquire``/``lend`` back (a view of it is accepted too).
+
+        It becomes idle and reusable; after ``close()`` it is freed instead. Raises
+        ``ValueError`` if it is not checked out (never acquired, or already released).
+        """
+        with self._lock:
+            # An entry keeps its buffer alive, so no other live object can share its id.
+            entry = self._out.pop(id(buffer), None) or self._checked_out_root(buffer)
+            self._in_use_bytes -= entry.nbytes
+            entry.lent = False
+            if self._closed:
+                self._free(entry)
+                return
+            bucket = self._idle.get(entry.key)
+            if bucket is None:
+                bucket = self._idle[entry.key] = {}
+            bucket[entry.ident] = entry
+            self._lru[entry.ident] = entry
+
+    @contextmanager
+    def lease(self, shape: Any, dtype: Any = np.uint8) -> Iterator[Any]:
+        """``with pool.lease(shape, dtype) as buf:`` -- ``acquire`` now, ``release`` on exit."""
+        buf = self.acquire(shape, dtype)
+        try:
+            yield buf
+        finally:
+            self.release(buf)
+
+    def lend(self, shape: Any, dtype: Any = np.uint8) -> Any:
+        """A buffer for the user to fill in place (zero copy: decode a camera frame into it).
+
+        Same as ``acquire``, but meant to leave the library: it counts as in use, is never
+        evicted or reused, until ``give_back(buf)`` (or ``release``). A frame that lives in
+        it is recognised by ``owns`` and goes to the PL without a copy. Using it after
+        giving it back is a bug: the pool may hand it to the next frame.
+        """
+        buf = self.acquire(shape, dtype)
+        with self._lock:
+            entry = self._out.get(id(buf))
+            if entry is not None:
+                entry.lent = True
+        return buf
+
+    def give_back(self, buffer: Any) -> None:
+        """Return a buffer from ``lend``; same as ``release``."""
+        self.release(buffer)
+
+    # -- zero copy ------------------------------------------------------------------------------
+
+    def root_of(self, array: Any) -> Any:
+        """The live pool buffer that ``array`` is or views into, else ``None``.
+
+        The rule: follow ``array``, ``array.base``, ``array.base.base``... and look each
+        object up (by identity) among the buffers this pool allocated and has not freed.
+        Numpy points every slice, reshape or ``.view()`` at its memory owner through
+        ``base``, and pynq's buffers sit on a non-array memory object, so any view of a
+        pool buffer leads back to it in a step or two. Copies, and arrays built from the
+        raw memory some other way (``np.frombuffer``, ``__array_interface__``), do not.
+        (A buffer class made as ``storage_ndarray.view(Sub)`` would lose plain views such
+        as ``np.asarray(buf)``: numpy collapses their ``base`` past it to the storage.)
+        No lock: one dict lookup per step, atomic under the GIL.
+        """
+        live = self._live
+        obj = array
+        while obj is not None:
+            entry = live.get(id(obj))
+            if entry is not None and entry.buf is obj:
+                return obj
+            obj = getattr(obj, "base", None)
+        return None
+
+    def owns(self, array: Any) -> bool:
+        """True if ``array`` is, or is a view into, a buffer of this pool not yet freed.
+
+        See ``root_of`` for the rule. A buffer counts whether idle or in use, so an array
+        kept after ``release``/``give_back`` still "belongs" until it is evicted.
+        """
+        return self.root_of(array) is not None
+
+    def address_of(self, array: Any) -> int | None:
+        """The bus address of ``array``'s first element, if it lives in a pool buffer.
+
+        Works for plain-ndarray views too (``np.asarray(buf)[10:]``), which have no
+        ``physical_address`` attribute of their own. ``None`` if the pool does not own it.
+        """
+        root = self.root_of(array)
+        if root is None:
+            return None
+        offset = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return int(root.physical_address) + offset
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free every idle buffer now, and each buffer in use when it is released.
+
+        Afterwards ``acquire`` and ``lend`` raise ``PoolClosed``. Idempotent.
+        """
+        with self._lock:
+            self._closed = True
+            while self._lru:
+                self._free(self._lru.popitem(last=False)[1])
+            self._idle.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> BufferPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- introspection --------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Bytes and counts: live (idle + in use), peak, allocations, evictions, frees.
+
+        ``allocations`` counts ``allocate`` calls that returned a buffer (so ``allocations -
+        frees == buffers``), ``allocate_failures`` those that raised; ``evictions`` counts
+        idle buffers freed to make room (budget or CMA), ``frees`` every ``freebuffer()``.
+        Bytes of an allocation under way count as live and in use.
+        """
+        with self._lock:
+            return {
+                "budget_bytes": self.budget_bytes,
+                "live_bytes": self._live_bytes,
+                "peak_bytes": self._peak_bytes,
+                "in_use_bytes": self._in_use_bytes,
+                "idle_bytes": self._live_bytes - self._in_use_bytes,
+                "buffers": len(self._live),
+                "in_use": len(self._out),
+                "lent": sum(entry.lent for entry in self._out.values()),
+                "idle": len(self._lru),
+                "allocations": self._allocations,
+                "allocate_failures": self._allocate_failures,
+                "evictions": self._evictions,
+                "frees": self._frees,
+                "closed": self._closed,
+            }
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return (
+            f"<BufferPool {s['buffers']} buffers, {s['in_use_bytes']}/{s['live_bytes']} bytes "
+            f"in use, budget {s['budget_bytes']}{', closed' if s['closed'] else ''}>"
+        )
+
+    # -- inside (every _method that touches state runs with self._lock held) --------------------
+
+    def _reserve(self, key: _Key) -> int:
+        """Count a new buffer's bytes against the budget, evicting idle ones to make room."""
+        shape, dtype = key
+        if any(index(n) < 0 for n in shape):  # index(): floats are no dimensions either
+            raise ValueError(f"negative dimensions are not allowed: {shape}")
+        nbytes = prod(index(n) for n in shape) * dtype.itemsize
+        if nbytes > self.budget_bytes:
+            raise self._exhausted("budget", key, nbytes, "larger than the whole budget")
+        if self._in_use_bytes + nbytes > self.budget_bytes:
+            # Evicting would not help: keep the idle buffers for the frames that fit.
+            raise self._exhausted("budget", key, nbytes, "buffers in use hold the budget")
+        lru = self._lru
+        while self._live_bytes + nbytes > self.budget_bytes:
+            self._evict(lru.popitem(last=False)[1])
+        self._live_bytes += nbytes
+        self._in_use_bytes += nbytes
+        if self._live_bytes > self._peak_bytes:
+            self._peak_bytes = self._live_bytes
+        return nbytes
+
+    def _allocate_reserved(self, key: _Key, nbytes: int) -> Any:
+        """Call ``allocate`` (lock not held) for reserved bytes; on failure free idle, retry."""
+        shape, dtype = key
+        try:
+            try:
+                buf = self._allocate(shape, dtype)
+            except (RuntimeError, MemoryError) as first:
+                with self._lock:
+                    self._allocate_failures += 1
+                    freed = len(self._lru)
+                    while self._lru:
+                        self._evict(self._lru.popitem(last=False)[1])
+                    error = self._exhausted("cma", key, nbytes, f"allocate failed: {first}", nbytes)
+                if not freed:  # nothing changed: the same call would fail the same way
+                    raise error from first
+                try:
+                    buf = self._allocate(shape, dtype)
+                except (RuntimeError, MemoryError) as second:
+                    with self._lock:
+                        self._allocate_failures += 1
+                        error = self._exhausted(
+                            "cma", key, nbytes,
+                            f"allocate failed after freeing {freed} idle buffers: {second}",
+                            nbytes,
+                        )
+                    raise error from second
+        except BaseException:
+            with self._lock:
+                self._live_bytes -= nbytes
+                self._in_use_bytes -= nbytes
+            raise
+        entry = _Entry(buf, key, nbytes)
+        with self._lock:
+            self._allocations += 1
+            self._live[entry.ident] = entry
+            self._out[entry.ident] = entry
+        return buf
+
+    def _checked_out_root(self, buffer: Any) -> _Entry:
+        root = self.root_of(buffer)
+        entry = self._out.pop(id(root), None) if root is not None else None
+        if entry is None:
+            what = "a view of an idle pool buffer" if root is not None else "not a pool buffer"
+            raise ValueError(f"release of a buffer that is not checked out ({what})")
+        return entry
+
+    def _evict(self, entry: _Entry) -> None:
+        """Free an idle buffer (already taken off the LRU) to make room."""
+        bucket = self._idle[entry.key]
+        del bucket[entry.ident]
+        if not bucket:  # forget shapes no longer pooled: a long run may see many
+            del self._idle[entry.key]
+        self._evictions += 1
+        self._free(entry)
+
+    def _free(self, entry: _Entry) -> None:
+        """Forget a buffer and give its memory back, now."""
+        del self._live[entry.ident]
+        self._live_bytes -= entry.nbytes
+        self._frees += 1
+        entry.buf.freebuffer()
+
+    def _exhausted(
+        self, reason: str, key: _Key, nbytes: int, detail: str, reserved: int = 0
+    ) -> PoolExhausted:
+        """The error for ``key``; ``reserved``: this request's own bytes, not "in use" yet."""
+        in_use = self._in_use_bytes - reserved
+        return PoolExhausted(reason, key[0], key[1], nbytes, self.budget_bytes, in_use, detail)
