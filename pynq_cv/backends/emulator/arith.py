@@ -26,15 +26,19 @@ Frames whose weights are constant along both axes and each 0 or 512 (identity, a
 downscales: 2x, 3x, 4x, ...) skip the weight planes: the blend is then a sum of 1, 2 or 4
 gathered pixels and a shift, done in uint16.
 
-Large frames are cut into row bands run on a small thread pool (OpenCV and numpy release
-the GIL), each band's working set staying small.
+Other frames pay for per-shape weight planes: eight uint8 planes of the output's size
+(8 bytes per output pixel and channel), built on the first frame of a shape.
+
+Frames above a quarter megapixel are cut into row bands run on a pool of (at most) two
+threads; OpenCV and numpy release the GIL. Work buffers are per thread and reused: fresh
+multi-megabyte arrays cost more in page faults than the arithmetic does.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 
 import cv2
@@ -46,8 +50,7 @@ FRAC_BITS = 22  # fractional bits the IP keeps of a source coordinate
 HALF = ONE // 2  # the weight of an exact 2:1 (or 2k:1) downscale
 
 _SPLIT_BITS = 5  # k = 32*hi + lo: hi in [0, 32], lo in [0, 31], both uint8
-_BAND_PIXELS = 1 << 16  # output pixels per band: small enough to stay in cache
-_MIN_PARALLEL_PIXELS = 1 << 15  # below this, one band on the calling thread
+_BAND_PIXELS = 1 << 18  # output pixels per band: two bands for 960x540, eight for 1080p
 _REMAP_MAX = 32767  # cv2.remap holds nearest source coordinates in int16
 
 
@@ -98,10 +101,14 @@ def axis_plan(n_src: int, n_dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def coefficients(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
     """The blend's four coefficient planes (A0, A1, B0, B1) for column weights ``a``, row
     weights ``b``: each h x w, in [0, 1024], summing to 1024."""
-    a = np.asarray(a, dtype=np.int32)[None, :]
-    b = np.asarray(b, dtype=np.int32)[:, None]
-    c = (a * b) >> WEIGHT_BITS
-    return ONE - a - b + c, a - c, b - c, c
+    c = np.multiply.outer(np.asarray(b, dtype=np.int32), np.asarray(a, dtype=np.int32))
+    c = (c >> WEIGHT_BITS).astype(np.int16)  # all four fit int16: half the memory traffic
+    a = np.asarray(a, dtype=np.int16)[None, :]
+    b = np.asarray(b, dtype=np.int16)[:, None]
+    a1 = a - c
+    b0 = b - c
+    a0 = (ONE - c) - a1 - b0  # = 1024 - a - b + c
+    return a0, a1, b0, c
 
 
 # -- small helpers over OpenCV ------------------------------------------------------------
@@ -156,8 +163,9 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
-def _rows(src: np.ndarray, idx: np.ndarray, run: tuple[int, int] | None, r0: int, r1: int,
-          name: str) -> np.ndarray:
+def _rows(
+    src: np.ndarray, idx: np.ndarray, run: tuple[int, int] | None, r0: int, r1: int, name: str
+) -> np.ndarray:
     """src rows idx[r0:r1]: a strided view when they progress evenly, else a copy."""
     if run is not None:
         start, step = run
@@ -203,7 +211,9 @@ class ResizePlan:
 
     def __init__(self, in_rows: int, in_cols: int, out_rows: int, out_cols: int) -> None:
         if min(in_rows, in_cols, out_rows, out_cols) < 1:
-            raise ValueError(f"sizes must be positive: {in_rows}x{in_cols} -> {out_rows}x{out_cols}")
+            raise ValueError(
+                f"sizes must be positive: {in_rows}x{in_cols} -> {out_rows}x{out_cols}"
+            )
         self.in_shape = (in_rows, in_cols)
         self.out_shape = (out_rows, out_cols)
         self._ry = _Axis(in_rows, out_rows)
@@ -259,20 +269,17 @@ class ResizePlan:
     # -- bands -----------------------------------------------------------------------------
 
     def _run(self, frame: np.ndarray, dst: np.ndarray) -> None:
-        rows, cols = self.out_shape
         if self.simple and self.shift == 0 and self._ry.identity and self._rx.identity:
             np.copyto(dst, frame.reshape(dst.shape))
             return
         job = self._band_simple if self.simple else self._band_general
-        if not self.simple:
-            planes = self._planes_for(frame.shape[2])
-        else:
-            planes = None
-        if len(self._bands) == 1 or _WORKERS == 1 or rows * cols < _MIN_PARALLEL_PIXELS:
+        planes = None if self.simple else self._planes_for(frame.shape[2])
+        if len(self._bands) == 1 or _WORKERS == 1:
             for r0, r1 in self._bands:
                 job(frame, dst, planes, r0, r1)
             return
         futures = [_executor().submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands]
+        wait(futures)  # every band has stopped writing before an error propagates
         for future in futures:
             future.result()
 
@@ -307,7 +314,7 @@ class ResizePlan:
                 pair = _scratch("pairsum", total.shape, np.uint16)
                 total = np.add(total, right, out=pair, dtype=np.uint16)
             else:
-                cv2.add(total, right, dst=total)
+                total = cv2.add(total, right, dst=total)
         if self.shift == 0:
             np.copyto(dst[r0:r1], total)
         else:
@@ -318,7 +325,10 @@ class ResizePlan:
         """Any weights: four gathers, uint8 x uint8 products into a float32 accumulator."""
         ry, n = self._ry, r1 - r0
         top = _rows(frame, ry.i0, ry.run0, r0, r1, "top")
-        bottom = _rows(frame, ry.i1, ry.run1, r0, r1, "bottom")
+        if planes[2] is None and planes[3] is None:  # no row weight anywhere
+            bottom = None
+        else:
+            bottom = _rows(frame, ry.i1, ry.run1, r0, r1, "bottom")
         acc = _scratch("acc", (n, dst.shape[1]), np.float32)
         acc.fill(0)
         gathered: list[np.ndarray | None] = [None] * 4
@@ -360,8 +370,9 @@ class ResizePlan:
                     pair = []
                     for part in (k >> _SPLIT_BITS, k & ((1 << _SPLIT_BITS) - 1)):
                         if part.any():
-                            plane = np.repeat(part.astype(np.uint8), channels, axis=1)
-                            pair.append(plane)
+                            plane = np.empty(part.shape + (channels,), dtype=np.uint8)
+                            plane[...] = part[:, :, None]
+                            pair.append(plane.reshape(part.shape[0], -1))
                         else:
                             pair.append(None)
                     planes.append(tuple(pair))
@@ -398,6 +409,8 @@ def plan_for(in_rows: int, in_cols: int, out_rows: int, out_cols: int) -> Resize
     return ResizePlan(in_rows, in_cols, out_rows, out_cols)
 
 
-def resize_exact(src: np.ndarray, rows: int, cols: int, out: np.ndarray | None = None) -> np.ndarray:
+def resize_exact(
+    src: np.ndarray, rows: int, cols: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """The IP's output for ``src`` (H x W x C uint8) at ``rows`` x ``cols``."""
     return plan_for(src.shape[0], src.shape[1], rows, cols)(src, out)
