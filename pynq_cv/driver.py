@@ -222,8 +222,8 @@ class ResizeDriver:
                 if self._ip_idle():
                     self.recoveries.append("pl_reset")
                     return True
-        except PLFault:
-            pass
+        except (PLFault, RuntimeError, OSError, ValueError):
+            pass  # a recovery that itself fails leaves the PL unusable: reported below
         self.recoveries.append("failed")
         return False
 

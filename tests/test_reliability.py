@@ -82,10 +82,7 @@ def test_contiguous_memory_exhausted_degrades_to_cpu_and_recovers(rz):
     assert_pl_works_again(rz)
 
 
-def test_missing_overlay_disables_the_pl_and_says_why(monkeypatch):
-    from pynq_cv.backends.emulator import faults as fault_module
-
-    monkeypatch.setattr(fault_module, "OVERLAY_MISSING", True, raising=False)
+def test_missing_overlay_disables_the_pl_and_says_why():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pynq_cv.Resizer("emulator", overlay_missing=True) as resizer:
@@ -105,7 +102,7 @@ def test_breaker_opens_after_consecutive_failures_and_retries_after_cooldown():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pynq_cv.Resizer("emulator", deadlines=FAST, breaker=breaker) as resizer:
             resizer.open()
-            resizer.engine.board.faults.dma_error(channel="recv", kind="slave", count=2)
+            resizer.engine.board.faults.dma_error(channel="send", kind="slave", count=2)
             src = frame(40, 60)
             for _ in range(4):
                 resizer.resize(src, (30, 20))
@@ -120,6 +117,7 @@ def test_threads_share_one_ip_with_correct_frames_and_bounded_pools():
     budget = 2 * 2**20
     errors: list[str] = []
     with pynq_cv.Resizer("emulator", budget_bytes=budget) as resizer:
+        resizer.open()
         pynq_cv.dispatch._default = resizer
         pynq_cv.patch()
         shapes = [(48, 64), (64, 64), (40, 60), (30, 40)]
