@@ -280,7 +280,9 @@ class Resizer:
             if job.target is not None and job.target is job.out_buf:
                 result = job.target
             else:
-                result = job.target if job.target is not None else np.empty_like(job.out_buf)
+                result = job.target
+                if result is None:
+                    result = np.empty(job.out_buf.shape, _U8)
                 np.copyto(result, job.out_buf)
         except PLFault as fault:
             fault.job = job  # type: ignore[attr-defined]

@@ -495,7 +495,8 @@ def test_pace_in_wall_time_lets_the_cpu_work_while_the_frame_runs():
     seconds = frame_seconds(1080, 1920, 540, 960)  # 20.9 ms, well above the emulator's cost
     posting = time.perf_counter()
     post(board, src, dst, (1080, 1920, 540, 960))
-    assert not dma.recvchannel.idle  # the CPU is free while the frame runs
+    if time.perf_counter() - posting < 0.8 * seconds:  # a loaded machine may post slowly
+        assert not dma.recvchannel.idle  # the CPU is free while the frame runs
     dma.recvchannel.wait()
     assert time.perf_counter() - posting >= seconds
     assert np.array_equal(dst, resize_exact(np.asarray(src), 540, 960))
