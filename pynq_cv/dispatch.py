@@ -46,6 +46,8 @@ class Job:
     started: float
     pool: BufferPool
     inflight: InFlight | None = None
+    board_seconds: float = 0.0
+    waited: bool = False
 
 
 class Engine:
@@ -275,25 +277,31 @@ class Resizer:
 
     def _collect(self, job: Job) -> np.ndarray:
         """Wait for the PL, then hand the caller a frame no later call will overwrite."""
+        self._finish(job)
+        return self._deliver(job)
+
+    def _finish(self, job: Job) -> None:
+        """Wait for the PL (never past the deadline); on a fault the buffers go back."""
         try:
-            board_seconds = self._engine.driver.finish(job.inflight)
-            if job.target is not None and job.target is job.out_buf:
-                result = job.target
-            else:
-                result = job.target
+            job.board_seconds = self._engine.driver.finish(job.inflight)
+        except BaseException:
+            self._release(job)
+            raise
+        self.breaker.success()
+
+    def _deliver(self, job: Job) -> np.ndarray:
+        """Copy the PL's output out of pool memory (unless it is the caller's own buffer)."""
+        try:
+            result = job.target
+            if result is not job.out_buf:
                 if result is None:
                     result = np.empty(job.out_buf.shape, _U8)
                 np.copyto(result, job.out_buf)
-        except PLFault as fault:
-            fault.job = job  # type: ignore[attr-defined]
-            raise
         finally:
             self._release(job)
-        self.breaker.success()
-        in_rows, in_cols, out_rows, out_cols = job.sizes
         self.stats.count_pl(
             job.in_buf.nbytes, job.out_buf.nbytes, time.perf_counter() - job.started,
-            board_seconds, job.copied_in, job.out_buf is not job.target,
+            job.board_seconds, job.copied_in, job.out_buf is not job.target,
         )
         return result
 
@@ -360,7 +368,7 @@ class Resizer:
                 job = exc
             previous, self._pending = self._pending, None
             if previous is not None:
-                previous._settle()
+                previous._wait()  # the PL is free once the previous frame is in
             handle = PendingFrame(self, args, job)
             if isinstance(job, Job):
                 try:
@@ -368,6 +376,8 @@ class Resizer:
                     self._pending = handle
                 except (PLFault, PoolExhausted) as fault:
                     handle.job = self._fault(fault)
+            if previous is not None:
+                previous._settle()  # its copy-out overlaps the PL work on this frame
             return handle
 
     def stream(
@@ -416,18 +426,25 @@ class PendingFrame:
         self._value: Any = None
         self._error: BaseException | None = None
 
+    def _wait(self) -> None:
+        """Wait for the PL part of the frame (a fault turns it into a CPU frame)."""
+        job = self.job
+        if isinstance(job, Job) and job.inflight is not None and not job.waited:
+            try:
+                self._owner._finish(job)
+                job.waited = True
+            except (PLFault, PoolExhausted) as fault:
+                self.job = self._owner._fault(fault)
+
     def _settle(self) -> None:
         """Collect the PL result or compute the fallback (called in submission order)."""
         if self._done:
             return
+        self._wait()
         owner, job = self._owner, self.job
         try:
             if isinstance(job, Job):
-                try:
-                    self._value = owner._collect(job)
-                except (PLFault, PoolExhausted) as fault:
-                    owner.stats.count_cpu(owner._fault(fault))
-                    self._value = CV2_RESIZE(*self._args)
+                self._value = owner._deliver(job)
             else:
                 if isinstance(job, BaseException):
                     raise job

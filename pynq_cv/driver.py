@@ -105,6 +105,7 @@ class ResizeDriver:
         in_rows, in_cols, out_rows, out_cols = sizes
         modelled = frame_seconds(in_rows, in_cols, out_rows, out_cols, self.clock_hz)
         self._busy.acquire()
+        posted = time.perf_counter()  # the frame's clock starts with the posts, not after them
         try:
             self._await_ip_idle()
             ip = self.ip
@@ -123,9 +124,9 @@ class ResizeDriver:
         except BaseException:
             self._busy.release()
             raise
-        now = time.perf_counter()
         return InFlight(
-            src, dst, sizes, dst.nbytes, now, modelled, now + self.deadlines.for_frame(modelled)
+            src, dst, sizes, dst.nbytes, posted, modelled,
+            time.perf_counter() + self.deadlines.for_frame(modelled),
         )
 
     def finish(self, job: InFlight) -> float:
@@ -155,6 +156,7 @@ class ResizeDriver:
             nap = job.started + 0.9 * job.modelled - time.perf_counter()
             if nap > 0.001 and not recv.idle:
                 time.sleep(nap)
+            poll = min(self.deadlines.poll, job.modelled / 50)
             while True:
                 if send.error or recv.error:
                     status = (self.dma.read(MM2S_DMASR), self.dma.read(S2MM_DMASR))
@@ -174,7 +176,7 @@ class ResizeDriver:
                         f"frame {job.sizes} not done after {job.deadline - job.started:.3f} s "
                         f"(modelled {job.modelled * 1e3:.2f} ms; send idle={send_done})",
                     )
-                time.sleep(self.deadlines.poll)
+                time.sleep(poll)
         finally:
             self.wait_cpu_seconds += time.process_time() - cpu0
 

@@ -26,8 +26,7 @@ import pytest
 
 from pynq_cv import BackendUnavailable
 from pynq_cv.backends import board as board_backend
-from pynq_cv.backends.emulator import EmulatedBoard
-from pynq_cv.backends.emulator import pynq_device
+from pynq_cv.backends.emulator import EmulatedBoard, pynq_device
 from pynq_cv.descriptors import descriptor_for, loaded_length_width
 
 VERSIONS = ("2.7", "3.0", "3.1", "4.0")
@@ -220,7 +219,7 @@ def test_board_backend_off_board_is_unavailable_quietly_on_every_version(
 
     def overlay(path, *args, **kwargs):
         calls.append(path)
-        warnings.warn("No devices found, is the XRT environment sourced?", UserWarning)
+        warnings.warn("No devices found, is the XRT environment sourced?", UserWarning, 2)
         raise RuntimeError("No Devices Found")
 
     pynq.Overlay = overlay

@@ -44,6 +44,7 @@ from pynq_cv.backends.emulator.pynq_device import (  # noqa: E402
 )
 from pynq_cv.backends.select import open_board  # noqa: E402
 from pynq_cv.driver import Deadlines, ResizeDriver  # noqa: E402
+from pynq_cv.timing import frame_seconds  # noqa: E402
 
 # Registers, as the notebook and PG021 name them
 SRC_ROWS, SRC_COLS, DST_ROWS, DST_COLS, CTRL = 0x10, 0x18, 0x20, 0x28, 0x00
@@ -97,7 +98,7 @@ def wait(channel) -> None:
 
 
 def write_sizes(ip, sizes) -> None:
-    for offset, value in zip((SRC_ROWS, SRC_COLS, DST_ROWS, DST_COLS), sizes):
+    for offset, value in zip((SRC_ROWS, SRC_COLS, DST_ROWS, DST_COLS), sizes, strict=True):
         ip.write(offset, value)
 
 
@@ -267,6 +268,19 @@ def test_frames_run_per_frame_with_ap_start_and_idle_between(dma, resizer):
         np.testing.assert_array_equal(dst, resize_exact(image, *out_hw))
 
 
+def test_paced_board_completes_a_frame_only_when_its_modelled_time_has_passed():
+    with EmulatedBoard(pace=True) as emulated, emulated_pynq_device(emulated) as dev:
+        dma = DMA(dev.description(emulated.descriptor.dma.name))
+        ip = pynq.DefaultIP(dev.description(emulated.descriptor.resizer.name))
+        image = frame(480, 640, seed=9)
+        src, dst = buffer_with(image), pynq.allocate((240, 320, 3), dtype=np.uint8)
+        began = time.perf_counter()
+        notebook_frame(dma, ip, src, dst, 0x01)
+        elapsed = time.perf_counter() - began
+    assert elapsed >= frame_seconds(480, 640, 240, 320, emulated.descriptor.clock_hz)
+    np.testing.assert_array_equal(dst, resize_exact(image, 240, 320))
+
+
 # -- pynq's driver sees the emulated DMA's errors as on a board -------------------------------
 
 
@@ -419,9 +433,9 @@ def test_pynq_stack_board_uses_pynqs_own_classes(stack):
 
 def test_resize_driver_on_pynqs_dma_equals_ip_arithmetic(stack):
     driver = driver_on(stack)
-    for seed, (in_hw, out_hw) in enumerate(
-        [((48, 64), (24, 32)), ((36, 48), (100, 120)), ((480, 640), (240, 320)), ((48, 64), (24, 32))]
-    ):
+    shapes = [((48, 64), (24, 32)), ((36, 48), (100, 120)), ((480, 640), (240, 320)),
+              ((48, 64), (24, 32))]
+    for seed, (in_hw, out_hw) in enumerate(shapes):
         image = frame(*in_hw, seed=seed)
         src = stack.allocate((*in_hw, 3), np.uint8)
         src[:] = image

@@ -149,7 +149,7 @@ def _make_device_class() -> type:
 
         def mmap(self, base_addr: int, length: int) -> RegisterWindow:
             """The register window pynq's ``MMIO`` reads and writes."""
-            for name, base, size, ip in self._windows:
+            for _name, base, size, ip in self._windows:
                 if base <= base_addr and base_addr + length <= base + size:
                     return RegisterWindow(ip, base_addr, base_addr - base, length)
             raise MemoryError(  # on a board: a bus error on first access
