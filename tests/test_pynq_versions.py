@@ -177,6 +177,19 @@ def test_freebuffer_gives_the_emulated_memory_back_on_every_version(old_pynq, bo
     assert board.memory.live_buffers == before
 
 
+def test_a_views_sync_covers_what_each_version_syncs(old_pynq, board):
+    """xclSyncBO(offset, size) on 2.7/3.0; pyxrt's whole-buffer bo.sync() on 3.1+."""
+    device = pynq_device.make_pynq_device(board)
+    buf = device.allocate((64,), np.uint8)
+    offset = buf.physical_address - board.memory.base
+    board.memory.store[offset : offset + 64] = 9
+    buf[:] = 7
+    buf[8:16].invalidate()
+    whole = old_pynq.__version__ >= "3.1"
+    assert device.invalidates_whole_buffer == whole
+    assert (buf[8:16] == 9).all() and (buf[:8] == (9 if whole else 7)).all()
+
+
 def test_the_context_sets_and_restores_the_default_device(old_pynq, board):
     with pynq_device.emulated_pynq_device(board) as device:
         assert old_pynq.Device.active_device is device

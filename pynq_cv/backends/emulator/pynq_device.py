@@ -13,6 +13,10 @@ against the emulated register files and the emulated non-coherent contiguous mem
         resizer = pynq.DefaultIP(device.description("resize_accel_0"))
         buf = pynq.allocate((rows, cols, 3), np.uint8)   # a real PynqBuffer
 
+``PynqStackBoard`` goes one step further: the bottom-layer surface of ARCHITECTURE.md
+built from pynq's own ``DMA``, ``DefaultIP`` and ``allocate`` on such a device, so all of
+pynq_cv runs over pynq's code as on a board image (only the bitstream download is missing).
+
 This is how the emulator is checked against the driver that runs on boards, and how
 pynq_cv's driver is run on pynq's DMA object without a board. It uses only pynq's public
 API (the ``Device`` hooks pynq's own device classes implement) and works with pynq 2.7 to
@@ -38,8 +42,8 @@ __all__ = ["PynqStackBoard", "RegisterWindow", "emulated_pynq_device", "make_pyn
 
 WORD = 4
 
-# What a .hwh says about the resizer overlay's AXI DMA beyond what pynq_cv's descriptors
-# keep: both channels present (pynq's DMA builds a channel only when its c_include_* is 1).
+# What every HelloWorld .hwh says of the resizer overlay's AXI DMA, for descriptors that
+# leave it out: both channels present (pynq builds a channel only when c_include_* is 1).
 _DMA_HWH_DEFAULTS = {"c_include_mm2s": "1", "c_include_s2mm": "1", "c_micro_dma": "0"}
 
 
@@ -112,6 +116,17 @@ class _Allocation:
         self.device._release(self)
 
 
+def _version(pynq: Any) -> tuple[int, ...]:
+    """pynq's version as numbers, e.g. (4, 0, 0); () if it does not say."""
+    parts = []
+    for part in str(getattr(pynq, "__version__", "")).split(".")[:3]:
+        digits = "".join(c for c in part if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
 def _pynq() -> Any:
     import warnings
 
@@ -143,6 +158,12 @@ def _make_device_class() -> type:
             self.parser = None
             self.capabilities = {"MEMORY_MAPPED": True}
             self.allocations: dict[int, _Allocation] = {}
+            # pynq 3.1+ syncs through pyxrt's bo.sync() without offset or size, so a view's
+            # flush/invalidate acts on the whole allocation; 2.7 and 3.0 pass the view's
+            # offset and size to xclSyncBO. What matters is invalidate: it discards the
+            # CPU's unflushed writes anywhere in the allocation. (A whole flush only writes
+            # back lines the CPU dirtied, with the CPU's own data: modelled as the view's.)
+            self.invalidates_whole_buffer = _version(pynq) >= (3, 1)
             self._windows = _ip_windows(board)
 
         # -- the bus ---------------------------------------------------------------------
@@ -220,11 +241,14 @@ def _make_device_class() -> type:
 
         def flush(self, bo: _Allocation, offset: int, ptr: int, size: int) -> None:
             """CPU -> device: write the cached bytes back to the emulated DDR."""
-            _backing_range(bo, offset, size).flush()
+            bo.backing[offset : offset + size].flush()
 
         def invalidate(self, bo: _Allocation, offset: int, ptr: int, size: int) -> None:
             """Device -> CPU: drop the cached bytes, read what the DMA wrote."""
-            _backing_range(bo, offset, size).invalidate()
+            if self.invalidates_whole_buffer:
+                bo.backing.invalidate()
+            else:
+                bo.backing[offset : offset + size].invalidate()
 
         # -- the rest of pynq's Device surface that makes sense here ---------------------
 
@@ -269,11 +293,6 @@ def _host_memory(backing: Any) -> Any:
     memory = (ctypes.c_uint8 * nbytes).from_address(backing.__array_interface__["data"][0])
     memory.backing = backing  # the bytes live as long as any array over them
     return memory
-
-
-def _backing_range(bo: _Allocation, offset: int, size: int) -> Any:
-    """The emulator buffer's bytes [offset, offset + size): a view that syncs only those."""
-    return bo.backing[offset : offset + size]
 
 
 class PynqStackBoard:
