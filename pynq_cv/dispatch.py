@@ -253,7 +253,10 @@ class Resizer:
         zero_in = addr is not None and addr % 4 == 0 and src.flags.c_contiguous
         in_buf = src if zero_in else pool.acquire(src.shape, _U8)
         pooled: tuple[Any, ...] = () if zero_in else (in_buf,)
-        addr = pool.address_of(target) if hasattr(target, "physical_address") else None
+        # zero copy out only into a whole lent allocation: pynq 3.1+ invalidates the whole
+        # allocation, which would drop unflushed CPU writes elsewhere in it
+        whole = hasattr(target, "physical_address") and pool.root_of(target) is target
+        addr = pool.address_of(target) if whole else None
         zero_out = addr is not None and addr % 4 == 0 and target.flags.c_contiguous
         try:
             out_buf = target if zero_out else pool.acquire((sizes[2], sizes[3], src.shape[2]), _U8)

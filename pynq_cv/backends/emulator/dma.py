@@ -554,9 +554,8 @@ class EmulatedDMA(EmulatedIP):
         self.buffer_max_size = (1 << width) - 1
 
         def channel(direction: str, tx_rx: int) -> EmulatedDMAChannel | None:
-            include = params.get(f"c_include_{direction}")
-            if include is not None and not int(include):
-                return None
+            if not int(params.get(f"c_include_{direction}", 0)):
+                return None  # as pynq: no c_include_* parameter, no channel
             return EmulatedDMAChannel(
                 self.mmio,
                 port,
