@@ -1,0 +1,309 @@
+"""``pynq-cv``: each command runs on the emulator and says something true; mistakes: one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import pynq_cv
+from pynq_cv import cli
+from pynq_cv.cli import main, write_synthetic_clip
+
+ENV = dict(os.environ, PYNQ_CV_BACKEND="emulator")
+SMALL_DEMO = ["--frames", "8", "--input-size", "640x360", "--size", "320x180"]
+
+
+def calls(out: str) -> tuple[int, int]:
+    m = re.search(r"cv2\.resize calls\s+\d+: (\d+) on the PL, (\d+) on the CPU", out)
+    assert m, out
+    return int(m.group(1)), int(m.group(2))
+
+
+def fallback_counts(out: str) -> dict[str, int]:
+    line = re.search(r"fallback reasons\s+(.*)", out).group(1)
+    return {} if line == "none" else {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", line)}
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def test_demo_runs_frames_on_the_pl_and_names_why_others_fell_back(capsys):
+    assert main(["demo", *SMALL_DEMO]) == 0
+    out = capsys.readouterr().out
+    assert "on the emulator backend, Pynq-Z2" in out
+    pl, cpu = calls(out)
+    assert pl == 8  # every BGR INTER_LINEAR frame
+    assert cpu > 0
+    reasons = fallback_counts(out)
+    assert reasons["channels"] > 0 and reasons["interpolation"] > 0
+    assert reasons["byte_count_not_multiple"] > 0
+    assert sum(reasons.values()) == cpu
+    assert re.search(r"modelled board time\s+[\d.]+ s on the PL: 2\.36 ms per frame", out)
+    assert "faults               none" in out
+
+
+def test_demo_reads_a_video_file_and_writes_the_resized_one(tmp_path, capsys):
+    clip = write_synthetic_clip(tmp_path / "in.avi", 5, 320, 240)
+    out_path = tmp_path / "out.avi"
+    rc = main(["demo", "--source", str(clip), "--size", "160x120", "--output", str(out_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert calls(out)[0] == 5  # the clip has 5 frames, fewer than --frames
+    cap = cv2.VideoCapture(str(out_path))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape == (120, 160, 3)
+
+
+def test_demo_on_the_cpu_backend_runs_nothing_on_the_pl(capsys):
+    assert main(["demo", *SMALL_DEMO, "--backend", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert calls(out)[0] == 0
+    assert fallback_counts(out)["backend_cpu"] > 0
+
+
+def test_demo_leaves_cv2_resize_unpatched():
+    original = cv2.resize
+    assert main(["demo", "--frames", "2", "--input-size", "64x48", "--size", "32x24"]) == 0
+    assert cv2.resize is original
+
+
+# -- info -------------------------------------------------------------------------------------
+
+
+def test_info_reports_backend_overlay_envelope_and_versions(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^backend\s+emulator$", out, re.M)
+    assert "helloworld-resizer-pynq-z2 (2020 build)" in out
+    assert "INTER_LINEAR" in out
+    assert "at most 1080x1920" in out
+    assert "8,388,607 per DMA transfer" in out  # the Pynq-Z2 .hwh: 23-bit length
+    assert re.search(rf"^\s+numpy\s+{re.escape(np.__version__)}$", out, re.M)
+    assert re.search(rf"^\s+opencv\s+{re.escape(cv2.__version__)}$", out, re.M)
+    assert re.search(r"^\s+pynq\s+", out, re.M)
+    assert "bitstream search" in out
+
+
+def test_info_json_follows_the_chosen_board(capsys):
+    assert main(["info", "--json", "--board", "KV260"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["backend"] == "emulator"
+    assert report["build"] == "2021"
+    assert report["envelope"]["max_out"] == "2160x3840"
+    assert report["versions"]["numpy"] == np.__version__
+
+
+def test_info_on_the_cpu_backend_says_so(capsys):
+    assert main(["info", "--backend", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^backend\s+cpu$", out, re.M)
+    assert "envelope" not in out
+
+
+# -- resize -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image(tmp_path) -> Path:
+    path = tmp_path / "in.png"
+    cv2.imwrite(str(path), cli.synthetic_frame(3, 640, 360))
+    return path
+
+
+def test_resize_writes_the_requested_size_through_the_pl(image, tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    assert main(["resize", str(image), str(out), "--size", "320x180"]) == 0
+    assert cv2.imread(str(out)).shape == (180, 320, 3)
+    text = capsys.readouterr().out
+    assert "path: PL on the emulator backend" in text
+    assert "modelled board time 2.36 ms" in text
+
+
+def test_resize_by_scale_matches_the_ip_exactly(image, tmp_path):
+    out = tmp_path / "out.png"  # lossless, so the pixels can be compared
+    assert main(["resize", str(image), str(out), "--scale", "0.5"]) == 0
+    got = cv2.imread(str(out))
+    exact = cli.exact_model()(cv2.imread(str(image)), 180, 320)
+    assert np.array_equal(got, exact)
+
+
+def test_resize_says_why_the_pl_declined(image, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = ["resize", str(image), str(out), "--size", "160x90", "--interpolation", "area"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "path: CPU" in text and "declined: interpolation" in text
+    assert np.array_equal(
+        cv2.imread(str(out)),
+        cv2.resize(cv2.imread(str(image)), (160, 90), interpolation=cv2.INTER_AREA),
+    )
+
+
+def test_resize_uses_pillow_for_formats_cv2_lacks(tmp_path, capsys):
+    src = tmp_path / "in.tga"  # cv2 reads and writes no Targa
+    rgb = cli.synthetic_frame(1, 320, 240)[:, :, ::-1]
+    Image.fromarray(np.ascontiguousarray(rgb)).save(src)
+    out = tmp_path / "out.tga"
+    assert main(["resize", str(src), str(out), "--size", "160x120"]) == 0
+    text = capsys.readouterr().out
+    assert "read with Pillow" in text and "written with Pillow" in text
+    assert "path: PL" in text  # RGB from Pillow became BGR: still 3-channel uint8
+    with Image.open(out) as result:
+        assert result.size == (160, 120)
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+
+def test_verify_finds_no_difference_from_the_exact_model_on_the_emulator(capsys):
+    rc = main(["verify", "--sizes", "640x360:320x180", "64x48:200x100"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = [line for line in out.splitlines() if re.match(r"(noise|gradient|checkerboard)\s", line)]
+    assert len(rows) == 6
+    for row in rows:
+        path, e_max, e_share, c_max, c_share = re.search(
+            r"\s(PL|CPU \(\w+\))\s+(\d+)\s+([\d.]+)%\s+(\d+)\s+([\d.]+)%", row
+        ).groups()
+        assert path == "PL"
+        assert e_max == "0" and float(e_share) == 0.0
+        assert int(c_max) <= 2  # cv2 rounds, the IP truncates
+    assert any(float(re.findall(r"([\d.]+)%", row)[1]) > 0 for row in rows)
+    assert "OK: all 6 PL frames" in out
+
+
+def test_verify_fails_when_the_pl_differs_from_the_model(monkeypatch, capsys):
+    real = cli.exact_model()
+
+    def off_by_one(src, rows, cols):
+        out = real(src, rows, cols).copy()
+        out[0, 0, 0] ^= 1
+        return out
+
+    monkeypatch.setattr(cli, "exact_model", lambda: off_by_one)
+    assert main(["verify", "--sizes", "64x48:32x24"]) == 1
+    out = capsys.readouterr().out
+    assert "<- differs" in out and "FAIL: 3 PL frame(s) differ" in out
+
+
+def test_verify_fails_when_the_pl_path_faults(monkeypatch, capsys):
+    resizer = pynq_cv.Resizer("emulator").open()
+    resizer.engine.board.faults.dma_error("send", count=1)
+    monkeypatch.setattr(cli, "own_engine", lambda args: resizer)
+    assert main(["verify", "--sizes", "64x48:32x24"]) == 1
+    captured = capsys.readouterr()
+    assert "CPU (fault_dma_error)" in captured.out and "<- PL fault" in captured.out
+    assert "FAIL: 0 PL frame(s) differ from the IP's exact arithmetic, 1 fault(s)" in captured.out
+    assert captured.err.startswith("pynq-cv: warning: pynq_cv: dma_error")
+
+
+def test_verify_fails_when_nothing_ran_on_the_pl(capsys):
+    assert main(["verify", "--backend", "cpu", "--sizes", "64x48:32x24"]) == 1
+    out = capsys.readouterr().out
+    assert "CPU (backend_cpu)" in out and "nothing was verified" in out
+
+
+# -- bench ------------------------------------------------------------------------------------
+
+
+def test_bench_runs_benchmark_modules_and_prints_their_rows(tmp_path, capsys):
+    (tmp_path / "bench_toy.py").write_text(
+        "def run(short):\n"
+        "    return [{'case': 'a', 'ms': 1.5, 'short': short}, {'case': 'bb', 'ms': 12.25}]\n"
+    )
+    assert main(["bench", "--short", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "== bench_toy (short)" in out
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("case"))
+    assert header.split() == ["case", "ms", "short"]
+    assert any(re.match(r"a\s+1\.50\s+True", line) for line in lines)
+    assert any(re.match(r"bb\s+12\.2", line) for line in lines)
+
+
+def test_bench_finds_the_repositorys_benchmarks():
+    assert (cli.benchmarks_dir() / "bench_pl_path.py").is_file()
+
+
+def test_bench_without_benchmarks_says_so_and_exits_2(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "benchmarks_dir", lambda: tmp_path / "missing")
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pynq-cv: error: no benchmarks found") and "\n" not in err
+
+
+def test_bench_reports_a_broken_benchmark_and_exits_1(tmp_path, capsys):
+    (tmp_path / "bench_broken.py").write_text("def run(short):\n    raise ValueError('boom')\n")
+    assert main(["bench", "--dir", str(tmp_path)]) == 1
+    assert "failed: ValueError: boom" in capsys.readouterr().out
+
+
+# -- mistakes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["resize", "{tmp}/missing.png", "{tmp}/out.png", "--size", "10x10"],
+        ["resize", "{tmp}/not_an_image.png", "{tmp}/out.png", "--size", "10x10"],
+        ["resize", "{tmp}/in.png", "{tmp}/out.png", "--size", "10by10"],
+        ["resize", "{tmp}/in.png", "{tmp}/out.png", "--scale", "-2"],
+        ["resize", "{tmp}/in.png", "{tmp}/out.png"],
+        ["resize", "{tmp}/in.png", "{tmp}/no/such/dir/out.png", "--size", "10x10"],
+        ["resize", "{tmp}/in.png", "{tmp}/out.unknownext", "--size", "10x10"],
+        ["demo", "--backend", "no-such-backend"],
+        ["demo", "--backend", "board"],  # no pynq here
+        ["demo", "--board", "no-such-board"],
+        ["demo", "--source", "{tmp}/missing.avi"],
+        ["demo", "--source", "{tmp}/not_an_image.png"],
+        ["demo", "--frames", "0"],
+        ["demo", "--size", "0x10"],
+        ["verify", "--sizes", "640x360"],
+        ["info", "--backend", "nope"],
+        ["bench", "no-such-benchmark"],
+        ["no-such-command"],
+    ],
+)
+def test_a_users_mistake_is_one_error_line_and_a_nonzero_exit(argv, tmp_path, capsys):
+    (tmp_path / "not_an_image.png").write_text("hello")
+    cv2.imwrite(str(tmp_path / "in.png"), np.zeros((8, 8, 3), np.uint8))
+    rc = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert err.startswith("pynq-cv: error: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_version_and_help_exit_0(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"pynq-cv {pynq_cv.__version__}"
+    assert main(["resize", "--help"]) == 0
+    assert "--interpolation" in capsys.readouterr().out
+
+
+# -- as installed -----------------------------------------------------------------------------
+
+
+def test_console_script_and_module_run_as_processes():
+    script = Path(sys.executable).with_name("pynq-cv")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "pynq_cv.cli"]
+    done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for name in ("demo", "info", "resize", "verify", "bench"):
+        assert name in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "pynq_cv.cli", "info"],
+        capture_output=True, text=True, timeout=60, env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^backend\s+emulator$", done.stdout, re.M)

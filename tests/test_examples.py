@@ -1,0 +1,147 @@
+"""The examples run as scripts, in their short modes, on the emulator, and do what they say."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ENV = dict(os.environ, PYNQ_CV_BACKEND="emulator", PYTHONUNBUFFERED="1")
+
+
+def run_example(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True, text=True, timeout=60, env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+# -- video_loop -------------------------------------------------------------------------------
+
+
+def test_video_loop_resizes_a_generated_clip_on_the_pl(tmp_path):
+    out_path = tmp_path / "small.avi"
+    out = run_example("video_loop.py", "--short", "-o", str(out_path))
+    assert "12 frames -> 320x180" in out
+    assert "backend emulator: 12 frames on the PL, 0 on the CPU" in out
+    assert re.search(r"[\d.]+ fps", out)
+    cap = cv2.VideoCapture(str(out_path))
+    shapes = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        shapes.append(frame.shape)
+    cap.release()
+    assert shapes == [(180, 320, 3)] * 12
+
+
+def test_video_loop_zero_copy_reads_frames_straight_into_pl_buffers():
+    out = run_example("video_loop.py", "--short", "--zero-copy")
+    assert "12 frames on the PL" in out
+    assert "copies into PL buffers: 0 of 12 (zero copy)" in out
+
+
+def test_video_loop_reads_a_given_file(tmp_path):
+    from pynq_cv.cli import write_synthetic_clip
+
+    clip = write_synthetic_clip(tmp_path / "in.avi", 4, 320, 240)
+    out = run_example("video_loop.py", str(clip), "--size", "160x120")
+    assert "4 frames -> 160x120" in out and "4 frames on the PL" in out
+
+
+# -- resizer_walkthrough ----------------------------------------------------------------------
+
+
+def test_resizer_walkthrough_resizes_on_the_pl_and_times_the_ps(tmp_path):
+    out_path = tmp_path / "resized.png"
+    out = run_example("resizer_walkthrough.py", "--short", "--output", str(out_path))
+    assert "3 runs on the PL" in out
+    assert "modelled board time of the IP: 2.36 ms per frame" in out
+    assert re.search(r"Pillow BILINEAR: [\d.]+ ms per frame", out)
+    assert "helloworld-resizer-pynq-z2" in out
+    assert cv2.imread(str(out_path)).shape == (180, 320, 3)
+
+
+# -- camera_stream ----------------------------------------------------------------------------
+
+
+def read_line(proc: subprocess.Popen, timeout: float) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "no output from camera_stream.py in time"
+    return proc.stdout.readline()
+
+
+def jpeg_parts(body: bytes, boundary: bytes) -> list[bytes]:
+    """The parts of a multipart/x-mixed-replace body, each read by its Content-Length."""
+    parts, pos = [], 0
+    while True:
+        start = body.find(b"--" + boundary, pos)
+        assert start >= 0, "stream ended without its closing boundary"
+        pos = start + len(boundary) + 2
+        if body[pos : pos + 2] == b"--":
+            return parts
+        head_end = body.index(b"\r\n\r\n", pos)
+        headers = dict(
+            line.split(": ", 1) for line in body[pos:head_end].decode().strip().split("\r\n")
+        )
+        assert headers["Content-Type"] == "image/jpeg"
+        length = int(headers["Content-Length"])
+        parts.append(body[head_end + 4 : head_end + 4 + length])
+        pos = head_end + 4 + length
+        assert body[pos : pos + 2] == b"\r\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes")
+def test_camera_stream_serves_mjpeg_of_resized_frames():
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "camera_stream.py"), "--bind", "127.0.0.1",
+         "--port", "0", "--max-frames", "4", "--fps", "20", "--size", "320x180",
+         "--input-size", "640x360"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )
+    try:
+        line = read_line(proc, 30)
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
+        base = f"http://127.0.0.1:{port}"
+
+        with urllib.request.urlopen(f"{base}/", timeout=10) as page:
+            assert b'<img src="/stream"' in page.read()
+        with urllib.request.urlopen(f"{base}/stats", timeout=10) as reply:
+            assert reply.headers["Content-Type"] == "application/json"
+            assert json.loads(reply.read())["cpu"] == 0
+
+        started = time.monotonic()
+        with urllib.request.urlopen(f"{base}/stream", timeout=20) as stream:
+            kind = stream.headers["Content-Type"]
+            assert kind.startswith("multipart/x-mixed-replace")
+            boundary = re.search(r"boundary=(\S+)", kind).group(1).encode()
+            body = stream.read()  # the server ends the stream after --max-frames
+        assert time.monotonic() - started < 20
+
+        frames = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR)
+                  for p in jpeg_parts(body, boundary)]
+        assert len(frames) >= 2
+        for frame in frames:
+            assert frame is not None and frame.shape == (180, 320, 3)
+
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "4 frames streamed: 4 resized on the PL, 0 on the CPU" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
