@@ -25,7 +25,10 @@ import pynq_cv
 from pynq_cv.backends.emulator.memory import EmulatedBuffer
 from pynq_cv.backends.emulator.overlay import StreamPath
 
-CASES = [("1080p -> 960x540", (1080, 1920), (540, 960)), ("640x480 -> 320x240", (480, 640), (240, 320))]
+CASES = [
+    ("1080p -> 960x540", (1080, 1920), (540, 960)),
+    ("640x480 -> 320x240", (480, 640), (240, 320)),
+]
 
 
 class _EmulatorClock:

@@ -9,6 +9,7 @@ loaded overlay is checked against, and completed from, its ``ip_dict``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -135,8 +136,8 @@ def available_descriptors() -> dict[str, OverlayDescriptor]:
 
 
 def descriptor_for(board: str | None = None) -> OverlayDescriptor:
-    """The descriptor of ``board`` (case-insensitive), default Pynq-Z2."""
-    board = board or DEFAULT_BOARD
+    """The descriptor of ``board`` (case-insensitive); default ``PYNQ_CV_BOARD``, else Pynq-Z2."""
+    board = board or os.environ.get("PYNQ_CV_BOARD") or DEFAULT_BOARD
     known = available_descriptors()
     for name, desc in known.items():
         if name.lower() == board.lower() or desc.name.lower() == board.lower():

@@ -6,7 +6,14 @@ class PynqCvError(Exception):
 
 
 class BackendUnavailable(PynqCvError):
-    """The requested backend cannot be used here (the message says why)."""
+    """The requested backend cannot be used here (the message says why).
+
+    ``on_board`` is True when a bitstream was found or given but would not load or match
+    its descriptor: a misconfigured board deserves a warning rather than a quiet fallback."""
+
+    def __init__(self, message: str, on_board: bool = False) -> None:
+        super().__init__(message)
+        self.on_board = on_board
 
 
 class PLFault(PynqCvError):

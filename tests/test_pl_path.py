@@ -13,7 +13,12 @@ from pynq_cv.backends.emulator.arith import resize_exact
 
 @pytest.mark.parametrize(
     ("in_hw", "out_hw"),
-    [((480, 640), (240, 320)), ((36, 48), (100, 120)), ((1080, 1920), (540, 960)), ((4, 4), (4, 4))],
+    [
+        ((480, 640), (240, 320)),
+        ((36, 48), (100, 120)),
+        ((1080, 1920), (540, 960)),
+        ((4, 4), (4, 4)),
+    ],
 )
 def test_eligible_frame_equals_ip_arithmetic_and_counts_as_pl(emulated, in_hw, out_hw):
     src = frame(*in_hw)

@@ -36,7 +36,9 @@ def find_bitstream(explicit: str | os.PathLike[str] | None = None) -> tuple[Path
             hits = sorted(Path(root).rglob("resizer.bit"))
             if hits:
                 return hits[0], "from the installed pynq-helloworld package"
-    return None, f"no bitstream: pass bitstream=, set {BITSTREAM_ENV}, or pip install pynq-helloworld"
+    return None, (
+        f"no bitstream: pass bitstream=, set {BITSTREAM_ENV}, or pip install pynq-helloworld"
+    )
 
 
 def board_name(explicit: str | None = None) -> str | None:
@@ -72,12 +74,13 @@ class PynqBoard:
                 warnings.simplefilter("ignore")  # pynq warns once before 'No Devices Found'
                 self.overlay = pynq.Overlay(str(path))
         except Exception as exc:  # noqa: BLE001 -- whatever pynq raises, the PL is unavailable
-            raise BackendUnavailable(f"pynq cannot load {path}: {exc}") from exc
+            raise BackendUnavailable(f"pynq cannot load {path}: {exc}", on_board=True) from exc
         problems = ip_dict_mismatches(self.descriptor, self.overlay.ip_dict)
         if problems:
             raise BackendUnavailable(
                 f"overlay {path} does not match descriptor {self.descriptor.name}: "
-                + "; ".join(problems)
+                + "; ".join(problems),
+                on_board=True,
             )
         self._pynq = pynq
 

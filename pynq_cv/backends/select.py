@@ -9,6 +9,7 @@ no PL at all (every frame goes to ``cv2.resize``). Backends are entry points in 
 from __future__ import annotations
 
 import os
+import warnings
 from importlib import metadata
 from typing import Any
 
@@ -77,4 +78,6 @@ def open_board(name: str | None = None, **options: Any) -> tuple[Any | None, str
         return factories["board"](**board_options), "board", "pynq and a resizer overlay found"
     except BackendUnavailable as exc:
         why = f"no board ({exc}); using the emulator"
+        if exc.on_board:  # pynq is here, so probably a board: say so instead of hiding it
+            warnings.warn(f"pynq_cv: {why}", RuntimeWarning, stacklevel=3)
     return factories["emulator"](**options), "emulator", why
