@@ -61,7 +61,8 @@ class Engine:
             desc, loaded_length_width(desc, board.overlay.ip_dict)
         )
         pool_args = {} if budget_bytes is None else {"budget_bytes": budget_bytes}
-        self.pool = BufferPool(board.allocate, **pool_args)
+        can_free = getattr(board, "frees_memory", True)  # False on pynq 2.7
+        self.pool = BufferPool(board.allocate, can_free=can_free, **pool_args)
         self.driver = ResizeDriver(
             board.overlay,
             desc.dma.name,

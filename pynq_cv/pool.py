@@ -123,11 +123,15 @@ class BufferPool:
         self,
         allocate: Callable[[tuple[int, ...], np.dtype], np.ndarray],
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        can_free: bool = True,
     ) -> None:
+        """``can_free=False``: ``freebuffer()`` gives nothing back (pynq 2.7), so the pool
+        never evicts -- a full budget raises ``PoolExhausted`` instead of leaking CMA."""
         if budget_bytes <= 0:
             raise ValueError(f"budget_bytes must be positive, got {budget_bytes}")
         self._allocate = allocate
         self.budget_bytes = int(budget_bytes)
+        self.can_free = can_free
         self._lock = threading.Lock()
         self._live: dict[int, _Entry] = {}  # id(buffer) -> entry, every buffer not yet freed
         self._out: dict[int, _Entry] = {}  # in use (acquired or lent)
@@ -334,6 +338,10 @@ class BufferPool:
             # Evicting would not help: keep the idle buffers for the frames that fit.
             raise self._exhausted("budget", key, nbytes, "buffers in use hold the budget")
         lru = self._lru
+        if self._live_bytes + nbytes > self.budget_bytes and not self.can_free:
+            raise self._exhausted(
+                "budget", key, nbytes, "this pynq cannot free contiguous memory: no eviction"
+            )
         while self._live_bytes + nbytes > self.budget_bytes:
             self._evict(lru.popitem(last=False)[1])
         self._live_bytes += nbytes

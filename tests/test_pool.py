@@ -504,3 +504,16 @@ def test_steady_acquire_release_is_cheap(cma):
         best = min(best, (time.perf_counter() - t0) / n)
     assert best < 50e-6, f"{best * 1e6:.1f} us per acquire+release"
     assert cma.calls == 1
+
+
+def test_a_pool_that_cannot_free_never_evicts_and_says_so(cma):
+    """pynq 2.7's freebuffer() frees nothing: evicting would leak CMA, so the pool refuses."""
+    pool = BufferPool(cma.allocate, budget_bytes=1000, can_free=False)
+    a = pool.acquire((400,))
+    pool.release(a)
+    with pytest.raises(PoolExhausted, match="cannot free") as info:
+        pool.acquire((700,))
+    assert info.value.reason == "budget"
+    assert pool.stats()["evictions"] == 0
+    assert pool.acquire((400,)) is a  # the idle buffer is still there to reuse
+    assert [op for op, _ in cma.log] == ["alloc"]

@@ -83,6 +83,9 @@ class PynqBoard:
                 on_board=True,
             )
         self._pynq = pynq
+        # pynq 2.7's freebuffer() frees nothing for ordinary buffers: never evict there
+        major = str(getattr(pynq, "__version__", "3")).split(".")[0]
+        self.frees_memory = not major.isdigit() or int(major) >= 3
 
     def allocate(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return self._pynq.allocate(shape, dtype=dtype)
