@@ -8,6 +8,7 @@ doubt, any fault: the original ``cv2.resize`` computes the frame, and the reason
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import warnings
@@ -26,7 +27,7 @@ from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault
 from .pool import BufferPool, PoolExhausted
-from .telemetry import Stats
+from .telemetry import FOLD_AT, Stats
 
 CV2_RESIZE = cv2.resize  # the original: patch() replaces cv2.resize, the fallback never does
 _U8 = np.dtype(np.uint8)
@@ -114,6 +115,7 @@ class Resizer:
         self.deadlines = deadlines or Deadlines()
         self.breaker = breaker or CircuitBreaker()
         self.stats = stats or Stats()
+        self._cpu_events = self.stats.cpu_events
         self.backend: str | None = None  # chosen at open
         self.why = "not opened yet"
         self._engine: Engine | None = None
@@ -192,9 +194,16 @@ class Resizer:
         interpolation: Any = cv2.INTER_LINEAR,
     ) -> Any:
         """``cv2.resize``, with eligible frames computed by the PL resizer."""
-        job = self._plan(src, dsize, dst, fx, fy, interpolation)
+        # The cheapest rejections first, inline: a frame the PL never takes pays ~nothing.
+        if self._off is None and isinstance(src, np.ndarray) and src.ndim == 3:
+            job = self._plan(src, dsize, dst, fx, fy, interpolation)
+        else:
+            job = self._off or ("channels" if isinstance(src, np.ndarray) else "not_ndarray")
         if job.__class__ is str:
-            self.stats.count_cpu(job)
+            events = self._cpu_events
+            events.append(job)  # atomic; Stats folds these into its counters
+            if len(events) > FOLD_AT:
+                self.stats.fold()
             return CV2_RESIZE(src, dsize, dst, fx, fy, interpolation)
         try:
             return self._collect(self._post(job))
@@ -500,12 +509,32 @@ def use_backend(backend: str | None = None, **options: Any) -> Resizer:
     return _default
 
 
-def resize(
+def _cv2_parameters(
     src: Any, dsize: Any, dst: Any = None, fx: Any = 0, fy: Any = 0,
     interpolation: Any = cv2.INTER_LINEAR,
-) -> Any:
-    """``cv2.resize`` with eligible frames on the PL resizer (see ``Resizer.resize``)."""
-    return (_default or default_resizer()).resize(src, dsize, dst, fx, fy, interpolation)
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """cv2.resize's parameters, positional or keyword, in order."""
+    return src, dsize, dst, fx, fy, interpolation
+
+
+def resize(*args: Any, **kwargs: Any) -> Any:
+    """``cv2.resize(src, dsize, dst=None, fx=0, fy=0, interpolation=INTER_LINEAR)``, with
+    eligible frames on the PL resizer (see ``Resizer.resize``).
+
+    Takes exactly cv2's arguments; a call cv2 could not parse (missing, extra or unknown
+    arguments) goes to cv2 as it is, so the caller gets cv2's own error.
+    """
+    resizer = _default or default_resizer()
+    if not kwargs and 2 <= len(args) <= 6:
+        return resizer.resize(*args)
+    try:
+        params = _cv2_parameters(*args, **kwargs)
+    except TypeError:
+        return CV2_RESIZE(*args, **kwargs)
+    return resizer.resize(*params)
+
+
+resize.__signature__ = inspect.signature(_cv2_parameters)  # type: ignore[attr-defined]
 
 
 def close_default() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
+
+FOLD_AT = 65536  # fallback events kept unfolded at most (a few hundred KB)
 
 
 class Stats:
@@ -11,10 +13,12 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.cpu_events: deque[str] = deque()  # fallback reasons not yet folded in
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
+            self.cpu_events.clear()  # cleared, not replaced: hot paths hold its append
             self.pl = 0
             self.cpu = 0
             self.fallback: Counter[str] = Counter()
@@ -28,9 +32,20 @@ class Stats:
             self.recoveries: Counter[str] = Counter()
 
     def count_cpu(self, reason: str) -> None:
+        """Hot path (every fallback frame): an atomic append, folded into counts later."""
+        events = self.cpu_events
+        events.append(reason)
+        if len(events) > FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move appended fallback events into the counters (popleft is atomic)."""
         with self._lock:
-            self.cpu += 1
-            self.fallback[reason] += 1
+            events = self.cpu_events
+            for _ in range(len(events)):
+                reason = events.popleft()
+                self.cpu += 1
+                self.fallback[reason] += 1
 
     def count_fault(self, kind: str) -> None:
         with self._lock:
@@ -44,6 +59,8 @@ class Stats:
         self, bytes_in: int, bytes_out: int, seconds: float, board_seconds: float,
         copied_in: bool, copied_out: bool,
     ) -> None:
+        if self.cpu_events:
+            self.fold()
         with self._lock:
             self.pl += 1
             self.bytes_in += bytes_in
@@ -54,6 +71,7 @@ class Stats:
             self.copies_out += copied_out
 
     def snapshot(self) -> dict[str, object]:
+        self.fold()
         with self._lock:
             return {
                 "pl": self.pl,
