@@ -29,7 +29,7 @@ CV2_RESIZE = cv2.resize  # conftest checks that no test leaves cv2.resize patche
 
 settings.register_profile(
     "cv2compat",
-    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "500")),
     deadline=None,
 )
 EXAMPLES = settings.get_profile("cv2compat")

@@ -23,7 +23,7 @@ CV2_RESIZE = cv2.resize  # conftest checks that no test leaves cv2.resize patche
 
 settings.register_profile(
     "differential",
-    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "500")),
     deadline=None,
 )
 EXAMPLES = settings.get_profile("differential")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
 from conftest import frame
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pynq_cv
 from pynq_cv.backends.emulator.arith import resize_exact
@@ -168,3 +172,41 @@ def test_stats_are_resettable():
     pynq_cv.reset_stats()
     s = pynq_cv.stats()
     assert s["pl"] == 0 and s["cpu"] == 0 and s["bytes_moved"] == 0
+
+
+@settings(
+    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.integers(1, 40), cols=st.integers(1, 40), out_rows=st.integers(1, 60),
+    out_cols=st.integers(1, 60), layout=st.sampled_from(["c", "f", "flip", "roi"]),
+    with_dst=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_any_uint8_bgr_frame_is_the_ips_exact_output_on_pl_or_cv2s_elsewhere(
+    emulated, rows, cols, out_rows, out_cols, layout, with_dst, seed
+):
+    base = frame(rows + 4, cols + 4, seed=seed)
+    src = {
+        "c": np.ascontiguousarray(base[:rows, :cols]),
+        "f": np.asfortranarray(base[:rows, :cols]),
+        "flip": base[:rows, :cols][::-1, ::-1],
+        "roi": base[2 : rows + 2, 1 : cols + 1],
+    }[layout]
+    dst = np.full((out_rows, out_cols, 3), 7, np.uint8) if with_dst else None
+    before = emulated.stats.snapshot()["pl"]
+    out = emulated.resize(src, (out_cols, out_rows), dst)
+    on_pl = emulated.stats.snapshot()["pl"] == before + 1
+    want = (
+        resize_exact(np.ascontiguousarray(src), out_rows, out_cols)
+        if on_pl
+        else cv2.resize(src, (out_cols, out_rows))
+    )
+    np.testing.assert_array_equal(out, want)
+    if with_dst:
+        assert out is dst
+    # the PL takes exactly what the envelope says
+    eligible = rows >= 2 and (rows * cols * 3) % 4 == 0 and (out_rows * out_cols * 3) % 4 == 0
+    assert on_pl == eligible
+    assert emulated.engine.pool.stats()["in_use"] == 0
