@@ -42,6 +42,7 @@ DMASR_ERRORS = 0x70
 
 IDLE_TIMEOUT = 0.005  # ap_idle follows ap_done within ~25 cycles; 5 ms is generous
 RESET_TIMEOUT = 0.010
+DRAIN_MARGIN = 0.005  # beyond the owed output's own streaming time
 
 
 @dataclass
@@ -125,7 +126,12 @@ class ResizeDriver:
             self._busy.release()
             raise
         return InFlight(
-            src, dst, sizes, dst.nbytes, posted, modelled,
+            src,
+            dst,
+            sizes,
+            dst.nbytes,
+            posted,
+            modelled,
             time.perf_counter() + self.deadlines.for_frame(modelled),
         )
 
@@ -136,9 +142,7 @@ class ResizeDriver:
             received = self.dma.read(S2MM_LENGTH)
             if received != job.out_bytes:
                 self._recover(send_done=send_done)
-                raise PLFault(
-                    "short_transfer", f"received {received} of {job.out_bytes} bytes"
-                )
+                raise PLFault("short_transfer", f"received {received} of {job.out_bytes} bytes")
             job.dst.invalidate()
             return job.modelled
         finally:
@@ -239,7 +243,13 @@ class ResizeDriver:
         scratch = self._scratch(nbytes)
         try:
             self.dma.recvchannel.transfer(scratch)
-            end = time.perf_counter() + self.deadlines.for_frame(nbytes / 3 / self.clock_hz)
+            # an IP that only owes output streams it at once: a short wait, not a whole
+            # frame deadline, so a hung IP costs about one deadline in all
+            end = (
+                time.perf_counter()
+                + DRAIN_MARGIN
+                + self.deadlines.factor * nbytes / 3 / self.clock_hz
+            )
             while not self._ip_idle():
                 if time.perf_counter() > end:
                     return False
