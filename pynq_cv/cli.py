@@ -622,8 +622,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def benchmarks_dir() -> Path:
-    """``benchmarks/`` of the source checkout this package runs from (not installed)."""
-    return Path(__file__).resolve().parents[1] / "benchmarks"
+    """``benchmarks/`` of a source checkout: the one this package runs from (editable
+    install), else the current directory's (``pip install .`` then ``pynq-cv bench`` in
+    the repo); the benchmarks are not installed with the package."""
+    beside = Path(__file__).resolve().parents[1] / "benchmarks"
+    here = Path.cwd() / "benchmarks"
+    return beside if beside.is_dir() or not here.is_dir() else here
 
 
 def _load_module(path: Path) -> Any:

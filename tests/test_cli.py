@@ -231,7 +231,8 @@ def test_bench_runs_benchmark_modules_and_prints_their_rows(tmp_path, capsys):
     assert any(re.match(r"bb\s+12\.2", line) for line in lines)
 
 
-def test_bench_finds_the_repositorys_benchmarks():
+def test_bench_finds_the_repositorys_benchmarks(monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the repo, as a user runs it
     assert (cli.benchmarks_dir() / "bench_pl_path.py").is_file()
 
 
