@@ -1,8 +1,9 @@
 """Circuit breaker: stop sending frames to a PL that keeps failing, retry after a cool-down.
 
 After ``threshold`` consecutive PL failures the PL is skipped for ``cooldown`` seconds
-(frames go to the CPU, counted as ``breaker_open``), then one frame tries it again. A
-permanent condition (no overlay, recovery impossible) keeps it off until ``reset()``.
+(frames go to the CPU, counted as ``breaker_open``). Then it is half-open: frames try the
+PL again, and a single failure opens it for another cool-down, while a success closes it.
+A permanent condition (no overlay, recovery impossible) keeps it off until ``reset()``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ class CircuitBreaker:
         """May the next frame try the PL?"""
         if self.permanent is not None:
             return False
-        return not self.open_until or time.monotonic() >= self.open_until
+        if not self.open_until:
+            return True
+        if time.monotonic() < self.open_until:
+            return False
+        with self._lock:  # cool-down over: half-open, one more failure re-opens
+            if self.open_until:
+                self.open_until = 0.0
+                self.failures = self.threshold - 1
+        return True
 
     def success(self) -> None:
         if self.failures or self.open_until:

@@ -26,7 +26,7 @@ from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault
-from .pool import BufferPool, PoolExhausted
+from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
 
 CV2_RESIZE = cv2.resize  # the original: patch() replaces cv2.resize, the fallback never does
@@ -45,7 +45,7 @@ class Job:
     pooled: tuple[Any, ...]  # buffers to give back to the pool
     copied_in: bool
     started: float
-    pool: BufferPool
+    engine: Engine  # kept here: close() from another thread must not pull it away mid-frame
     inflight: InFlight | None = None
     board_seconds: float = 0.0
     waited: bool = False
@@ -124,7 +124,7 @@ class Resizer:
         self._open_lock = threading.Lock()
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
-        self._pipe_lock = threading.Lock()
+        self._pipe_lock = threading.RLock()
         self._pending: PendingFrame | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -235,6 +235,8 @@ class Resizer:
         sizes = (src.shape[0], src.shape[1], out[0], out[1])
         reason = self._reasons.get(sizes, False)
         if reason is False:
+            if len(self._reasons) > 4096:  # a stream of ever-new sizes: keep the cache small
+                self._reasons.clear()
             reason = self._reasons[sizes] = env.size_reason(*sizes)
         if reason is not None:
             return reason
@@ -250,6 +252,8 @@ class Resizer:
             return self._prepare(engine, src, sizes, target)
         except PoolExhausted as exc:
             return self._fault(exc)
+        except PoolClosed:
+            return "closed"
 
     def _prepare(
         self, engine: Engine, src: np.ndarray, sizes: tuple[int, int, int, int],
@@ -270,7 +274,7 @@ class Resizer:
         zero_out = addr is not None and addr % 4 == 0 and target.flags.c_contiguous
         try:
             out_buf = target if zero_out else pool.acquire((sizes[2], sizes[3], src.shape[2]), _U8)
-        except PoolExhausted:
+        except BaseException:
             for buf in pooled:
                 pool.release(buf)
             raise
@@ -278,11 +282,18 @@ class Resizer:
             pooled += (out_buf,)
         if not zero_in:
             np.copyto(in_buf, src)
-        return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started, pool)
+        return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started, engine)
 
     def _post(self, job: Job) -> Job:
+        """Start the frame on the PL, first freeing the IP of a submitted frame if need be."""
+        if self._pending is not None:
+            with self._pipe_lock:
+                if self._pending is not None:
+                    self._pending._wait()
         try:
-            job.inflight = self._engine.driver.begin(job.in_buf, job.out_buf, job.sizes)
+            job.inflight = job.engine.driver.begin(
+                job.in_buf, job.out_buf, job.sizes, clean_dst=job.out_buf is job.target
+            )
         except BaseException:
             self._release(job)
             raise
@@ -296,7 +307,7 @@ class Resizer:
     def _finish(self, job: Job) -> None:
         """Wait for the PL (never past the deadline); on a fault the buffers go back."""
         try:
-            job.board_seconds = self._engine.driver.finish(job.inflight)
+            job.board_seconds = job.engine.driver.finish(job.inflight)
         except BaseException:
             self._release(job)
             raise
@@ -320,7 +331,7 @@ class Resizer:
 
     def _release(self, job: Job) -> None:
         for buf in job.pooled:
-            job.pool.release(buf)  # a closed pool frees it instead
+            job.engine.pool.release(buf)  # a closed pool frees it instead
         job.pooled = ()
 
     def _fault(self, fault: Exception) -> str:
@@ -330,11 +341,10 @@ class Resizer:
         )
         self.stats.count_fault(kind)
         if isinstance(fault, PLFault):
-            engine = self._engine
-            last = engine.driver.recoveries[-1] if engine and engine.driver.recoveries else ""
-            if last:
-                self.stats.count_recovery(last)
-            self.breaker.failure(permanent="recovery failed" if last == "failed" else None)
+            if fault.recovery:
+                self.stats.count_recovery(fault.recovery)
+            failed = fault.recovery == "failed"
+            self.breaker.failure(permanent="recovery failed" if failed else None)
         self._warn_once(kind, f"{fault}; frame computed by cv2.resize")
         return f"fault_{kind}"
 
@@ -381,7 +391,12 @@ class Resizer:
                 job = exc
             previous, self._pending = self._pending, None
             if previous is not None:
-                previous._wait()  # the PL is free once the previous frame is in
+                try:
+                    previous._wait()  # the PL is free once the previous frame is in
+                except BaseException:
+                    if isinstance(job, Job):
+                        self._release(job)
+                    raise
             handle = PendingFrame(self, args, job)
             if isinstance(job, Job):
                 try:
@@ -397,15 +412,21 @@ class Resizer:
         self, frames: Iterable[Any], dsize: Any, fx: Any = 0, fy: Any = 0,
         interpolation: Any = cv2.INTER_LINEAR,
     ) -> Iterator[Any]:
-        """Resize an iterable of frames, pipelined, yielding results in order."""
-        waiting: PendingFrame | None = None
-        for frame in frames:
-            handle = self.submit(frame, dsize, None, fx, fy, interpolation)
+        """Resize an iterable of frames, pipelined, yielding results in order.
+
+        Leaving the loop early (``break``) collects the frame still in flight."""
+        waiting: PendingFrame | None = None  # submitted, not yet yielded
+        try:
+            for frame in frames:
+                previous, waiting = waiting, self.submit(frame, dsize, None, fx, fy, interpolation)
+                if previous is not None:
+                    yield previous.result()
             if waiting is not None:
-                yield waiting.result()
-            waiting = handle
-        if waiting is not None:
-            yield waiting.result()
+                last, waiting = waiting, None
+                yield last.result()
+        finally:
+            if waiting is not None:
+                waiting.result()
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -448,6 +469,9 @@ class PendingFrame:
                 job.waited = True
             except (PLFault, PoolExhausted) as fault:
                 self.job = self._owner._fault(fault)
+            except BaseException as exc:
+                self.job = exc  # buffers are back in the pool: result() re-raises this
+                raise
 
     def _settle(self) -> None:
         """Collect the PL result or compute the fallback (called in submission order)."""
@@ -547,5 +571,6 @@ def close_default() -> None:
                 old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
                 breaker=old.breaker, stats=old.stats, **old.backend_options,
             )
+            old.breaker.reset()  # a fresh engine deserves a fresh chance
     if old is not None:
         old.close()

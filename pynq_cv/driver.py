@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +38,13 @@ MM2S_DMASR = 0x04
 S2MM_DMACR = 0x30
 S2MM_DMASR = 0x34
 S2MM_LENGTH = 0x58
+DMACR_RS = 1 << 0
 DMACR_RESET = 1 << 2
-DMASR_ERRORS = 0x70
+DMASR_HALTED = 1 << 0
 
 IDLE_TIMEOUT = 0.005  # ap_idle follows ap_done within ~25 cycles; 5 ms is generous
 RESET_TIMEOUT = 0.010
+BUSY_TIMEOUT = 0.5  # beyond the frame's own deadline, waiting for another frame's IP
 DRAIN_MARGIN = 0.005  # beyond the owed output's own streaming time
 
 
@@ -68,6 +71,7 @@ class InFlight:
     started: float
     modelled: float
     deadline: float
+    finished: bool = False
 
 
 class ResizeDriver:
@@ -92,7 +96,9 @@ class ResizeDriver:
         self._scratch = scratch  # nbytes -> buffer, used to drain output an IP still owes
         self._busy = threading.Lock()  # held from begin() to finish(): the single IP
         self.wait_cpu_seconds = 0.0
-        self.recoveries: list[str] = []
+        self.recoveries: deque[str] = deque(maxlen=64)  # the latest recovery outcomes
+        self.last_recovery = ""
+        self._dirty = False  # an interrupted wait left the hardware in an unknown state
         self._owed_bytes = 0  # output bytes of the frame last started (size regs are write-only)
 
     # -- one frame -------------------------------------------------------------------------
@@ -101,13 +107,23 @@ class ResizeDriver:
         """Resize ``src`` into ``dst`` on the PL; returns the modelled board seconds."""
         return self.finish(self.begin(src, dst, sizes))
 
-    def begin(self, src: Any, dst: Any, sizes: tuple[int, int, int, int]) -> InFlight:
-        """Post one frame (blocks while another frame is in the IP)."""
+    def begin(
+        self, src: Any, dst: Any, sizes: tuple[int, int, int, int], clean_dst: bool = False
+    ) -> InFlight:
+        """Post one frame. Waits (boundedly) while another frame holds the IP.
+
+        ``clean_dst``: the CPU may have written ``dst`` (a caller's buffer), so its cache
+        lines are cleaned first -- a dirty line evicted during the DMA would overwrite output.
+        """
         in_rows, in_cols, out_rows, out_cols = sizes
         modelled = frame_seconds(in_rows, in_cols, out_rows, out_cols, self.clock_hz)
-        self._busy.acquire()
+        if not self._busy.acquire(timeout=self.deadlines.for_frame(modelled) + BUSY_TIMEOUT):
+            raise PLFault("busy", "the PL stayed busy with another frame past its deadline")
         posted = time.perf_counter()  # the frame's clock starts with the posts, not after them
         try:
+            if self._dirty:  # a wait was interrupted: the hardware state is unknown
+                self._dirty = False
+                self._recover(send_done=False)
             self._await_ip_idle()
             ip = self.ip
             ip.write(IP_SRC_ROWS, int(in_rows))
@@ -117,11 +133,12 @@ class ResizeDriver:
             ip.write(IP_CTRL, AP_START)
             self._owed_bytes = int(dst.nbytes)
             try:
+                if clean_dst:
+                    dst.flush()
                 self.dma.recvchannel.transfer(dst)
                 self.dma.sendchannel.transfer(src)
             except (RuntimeError, ValueError) as exc:
-                self._recover(send_done=False)
-                raise PLFault("dma_error", f"DMA refused the transfer: {exc}") from exc
+                raise self._fault("dma_error", f"DMA refused the transfer: {exc}", False) from exc
         except BaseException:
             self._busy.release()
             raise
@@ -136,15 +153,31 @@ class ResizeDriver:
         )
 
     def finish(self, job: InFlight) -> float:
-        """Wait for ``job`` (never past its deadline), check it, and release the IP."""
+        """Wait for ``job`` (never past its deadline), check it, and release the IP.
+
+        Single use: a frame is finished once. If the wait is interrupted by anything but a
+        ``PLFault`` (e.g. KeyboardInterrupt) the DMA is reset before the IP is released, so
+        no transfer can still write the frame's buffers after they go back to the pool."""
+        if job.finished:
+            raise RuntimeError("this frame was already finished")
+        job.finished = True
         try:
             send_done = self._await_channels(job)
             received = self.dma.read(S2MM_LENGTH)
             if received != job.out_bytes:
-                self._recover(send_done=send_done)
-                raise PLFault("short_transfer", f"received {received} of {job.out_bytes} bytes")
+                message = f"received {received} of {job.out_bytes} bytes"
+                raise self._fault("short_transfer", message, send_done)
             job.dst.invalidate()
             return job.modelled
+        except PLFault:
+            raise
+        except BaseException:
+            self._dirty = True
+            try:
+                self.reset_dma()
+            except Exception:  # noqa: BLE001 -- the next begin() recovers fully
+                pass
+            raise
         finally:
             self._busy.release()
 
@@ -164,85 +197,104 @@ class ResizeDriver:
             while True:
                 if send.error or recv.error:
                     status = (self.dma.read(MM2S_DMASR), self.dma.read(S2MM_DMASR))
-                    send_done = bool(send.idle)
-                    self._recover(send_done=send_done)
-                    raise PLFault(
-                        "dma_error",
-                        f"DMA error bits: MM2S_DMASR={status[0]:#x} S2MM_DMASR={status[1]:#x}",
-                    )
+                    message = f"DMA error bits: MM2S_DMASR={status[0]:#x} S2MM_DMASR={status[1]:#x}"
+                    raise self._fault("dma_error", message, bool(send.idle))
                 if recv.idle and send.idle:
                     return True
                 if time.perf_counter() > job.deadline:
                     send_done = bool(send.idle)
-                    self._recover(send_done=send_done)
-                    raise PLFault(
-                        "timeout",
+                    message = (
                         f"frame {job.sizes} not done after {job.deadline - job.started:.3f} s "
-                        f"(modelled {job.modelled * 1e3:.2f} ms; send idle={send_done})",
+                        f"(modelled {job.modelled * 1e3:.2f} ms; send idle={send_done})"
                     )
+                    raise self._fault("timeout", message, send_done)
                 time.sleep(poll)
         finally:
             self.wait_cpu_seconds += time.process_time() - cpu0
 
-    def _await_ip_idle(self, timeout: float = IDLE_TIMEOUT) -> bool:
+    def _await_ip_idle(self, timeout: float = IDLE_TIMEOUT) -> None:
         end = time.perf_counter() + timeout
-        while not self.ip.read(IP_CTRL) & AP_IDLE:
+        while not self._ip_idle():
             if time.perf_counter() > end:
-                if self._recover(send_done=True):
-                    return True
-                raise PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+                if self._recover(send_done=True) == "failed":
+                    raise PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+                return
             time.sleep(0)
-        return True
 
     # -- recovery --------------------------------------------------------------------------
 
     def reset_dma(self) -> None:
-        """DMACR.Reset (resets the whole core, both channels), then run both channels again."""
-        self.dma.write(MM2S_DMACR, DMACR_RESET)
-        end = time.perf_counter() + RESET_TIMEOUT
-        while self.dma.read(MM2S_DMACR) & DMACR_RESET:
+        """DMACR.Reset (resets the whole core, both channels), then run both channels again.
+
+        pynq's ``start()`` spins forever on a channel that stays halted, so RS is set and
+        Halted polled here against a deadline first; ``start()`` then returns at once (and
+        re-arms pynq's first-transfer flag)."""
+        dma = self.dma
+        dma.write(MM2S_DMACR, DMACR_RESET)
+        self._poll(lambda: not dma.read(MM2S_DMACR) & DMACR_RESET, "DMA reset does not complete")
+        dma.write(MM2S_DMACR, DMACR_RS)
+        dma.write(S2MM_DMACR, DMACR_RS)
+        self._poll(
+            lambda: not (dma.read(MM2S_DMASR) | dma.read(S2MM_DMASR)) & DMASR_HALTED,
+            "DMA channels stay halted after reset",
+        )
+        dma.sendchannel.start()
+        dma.recvchannel.start()
+
+    @staticmethod
+    def _poll(ready: Callable[[], bool], failure: str, timeout: float = RESET_TIMEOUT) -> None:
+        end = time.perf_counter() + timeout
+        while not ready():
             if time.perf_counter() > end:
-                raise PLFault("dma_error", "DMA reset does not complete")
+                raise PLFault("dma_error", failure)
             time.sleep(0)
-        self.dma.sendchannel.start()
-        self.dma.recvchannel.start()
 
     def _ip_idle(self) -> bool:
         return bool(self.ip.read(IP_CTRL) & AP_IDLE)
 
-    def _recover(self, send_done: bool) -> bool:
-        """Bring DMA and IP back to idle, lightest step first. True if the PL is usable.
+    def _fault(self, kind: str, message: str, send_done: bool) -> PLFault:
+        """Recover the hardware, then describe the fault (with the recovery it took)."""
+        fault = PLFault(kind, message)
+        fault.recovery = self._recover(send_done)
+        return fault
+
+    def _recover(self, send_done: bool) -> str:
+        """Bring DMA and IP back to idle, lightest step first; returns the step that worked
+        ("dma_reset", "finish_frame", "pl_reset") or "failed".
 
         A DMA reset clears the channels but not the IP; an IP that got all its input and
         still owes output is finished by receiving that output into scratch; anything else
-        (an IP part-way through its input, or hung) needs a PL reset from the board layer.
+        (an IP part-way through its input, or hung), or a lighter step that itself fails,
+        needs a PL reset from the board layer.
         """
+        outcome = "failed"
         try:
             self.reset_dma()
             if self._ip_idle():
-                self.recoveries.append("dma_reset")
-                return True
-            if send_done and self._scratch is not None and self._drain_owed_output():
-                self.recoveries.append("finish_frame")
-                return True
-            if self._reset_pl is not None and self._reset_pl():
-                self.reset_dma()
-                if self._ip_idle():
-                    self.recoveries.append("pl_reset")
-                    return True
-        except (PLFault, RuntimeError, OSError, ValueError):
-            pass  # a recovery that itself fails leaves the PL unusable: reported below
-        self.recoveries.append("failed")
-        return False
+                outcome = "dma_reset"
+            elif send_done and self._scratch is not None and self._drain_owed_output():
+                outcome = "finish_frame"
+        except Exception:  # noqa: BLE001 -- a failed light step falls through to the PL reset
+            pass
+        if outcome == "failed" and self._reset_pl is not None:
+            try:
+                if self._reset_pl():
+                    self.reset_dma()
+                    if self._ip_idle():
+                        outcome = "pl_reset"
+            except Exception:  # noqa: BLE001 -- reported as "failed"
+                pass
+        self.recoveries.append(outcome)
+        self.last_recovery = outcome
+        return outcome
 
     def _drain_owed_output(self) -> bool:
         """Receive whatever output the IP still owes into scratch memory, then reset the DMA."""
         nbytes = self._owed_bytes
         if nbytes <= 0:
             return False
-        scratch = self._scratch(nbytes)
         try:
-            self.dma.recvchannel.transfer(scratch)
+            self.dma.recvchannel.transfer(self._scratch(nbytes))
             # an IP that only owes output streams it at once: a short wait, not a whole
             # frame deadline, so a hung IP costs about one deadline in all
             end = (
@@ -255,7 +307,5 @@ class ResizeDriver:
                     return False
                 time.sleep(self.deadlines.poll)
             return True
-        except (RuntimeError, ValueError):
-            return False
         finally:
             self.reset_dma()

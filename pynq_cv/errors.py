@@ -20,9 +20,11 @@ class PLFault(PynqCvError):
     """The PL path failed for one frame; the frame falls back to the CPU.
 
     ``kind`` names the fault for telemetry: "dma_error", "timeout", "short_transfer",
-    "ip_stuck", "cma_exhausted", "pool_budget", "overlay".
+    "ip_stuck", "busy". ``recovery`` is what brought the hardware back ("dma_reset",
+    "finish_frame", "pl_reset"), "failed", or "" when none was needed.
     """
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+        self.recovery = ""

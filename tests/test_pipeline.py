@@ -91,3 +91,39 @@ def test_paced_board_pipelines_close_to_the_ip_floor():
         took = time.perf_counter() - t0
     assert len(outs) == 6
     assert took >= 6 * frame_seconds(240, 320, 120, 160)  # the board's time is really spent
+
+
+def test_resize_while_a_submitted_frame_is_uncollected_does_not_hang(emulated):
+    a, b = frame(40, 40, seed=1), frame(40, 40, seed=2)
+    handle = emulated.submit(a, (20, 20))
+    np.testing.assert_array_equal(emulated.resize(b, (20, 20)), resize_exact(b, 20, 20))
+    np.testing.assert_array_equal(handle.result(), resize_exact(a, 20, 20))
+
+
+def test_leaving_a_stream_early_collects_the_frame_in_flight(emulated):
+    frames = [frame(40, 40, seed=i) for i in range(5)]
+    for out in emulated.stream(frames, (20, 20)):
+        np.testing.assert_array_equal(out, resize_exact(frames[0], 20, 20))
+        break
+    assert emulated.engine.pool.stats()["in_use"] == 0
+    out = emulated.resize(frames[3], (20, 20))
+    np.testing.assert_array_equal(out, resize_exact(frames[3], 20, 20))
+
+
+def test_an_interrupted_wait_resets_the_dma_and_leaks_nothing(emulated, monkeypatch):
+    emulated.open()
+    driver = emulated.engine.driver
+
+    def interrupted(job):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(driver, "_await_channels", interrupted)
+    handle = emulated.submit(frame(40, 40), (20, 20))
+    with pytest.raises(KeyboardInterrupt):
+        handle.result()
+    with pytest.raises(KeyboardInterrupt):
+        handle.result()  # the same outcome again, not a second finish()
+    monkeypatch.undo()
+    assert emulated.engine.pool.stats()["in_use"] == 0
+    src = frame(40, 40, seed=7)
+    np.testing.assert_array_equal(emulated.resize(src, (20, 20)), resize_exact(src, 20, 20))

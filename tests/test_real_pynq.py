@@ -453,7 +453,7 @@ def test_resize_driver_on_pynqs_dma_equals_ip_arithmetic(stack):
         dst = stack.allocate((*out_hw, 3), np.uint8)
         driver.run(src, dst, (*in_hw, *out_hw))
         np.testing.assert_array_equal(dst, resize_exact(image, *out_hw))
-    assert driver.recoveries == []
+    assert list(driver.recoveries) == []
 
 
 def run_with_fault(bottom, arm) -> tuple[str, list[str]]:
@@ -470,7 +470,7 @@ def run_with_fault(bottom, arm) -> tuple[str, list[str]]:
             driver.run(src, dst, (40, 40, 20, 20))
     driver.run(src, dst, (40, 40, 20, 20))  # the PL is usable again
     np.testing.assert_array_equal(dst, resize_exact(image, 20, 20))
-    return fault.value.kind, driver.recoveries
+    return fault.value.kind, list(driver.recoveries)
 
 
 @pytest.mark.parametrize(

@@ -161,3 +161,46 @@ def test_frames_after_a_fault_contain_no_pixels_of_an_earlier_frame(rz):
     faults(rz).ip_hang()
     rz.resize(b, (30, 20))
     np.testing.assert_array_equal(rz.resize(c, (30, 20)), resize_exact(c, 20, 30))
+
+
+def test_half_open_breaker_reopens_on_one_failure_and_closes_on_success():
+    breaker = pynq_cv.CircuitBreaker(threshold=3, cooldown=0.05)
+    for _ in range(3):
+        breaker.failure()
+    assert not breaker.allow()
+    time.sleep(0.06)
+    assert breaker.allow()  # half-open
+    breaker.failure()
+    assert not breaker.allow()  # one failure re-opened it
+    time.sleep(0.06)
+    assert breaker.allow()
+    breaker.success()
+    breaker.failure()
+    assert breaker.allow()  # closed again: one failure is not enough
+
+
+def test_close_from_another_thread_mid_stream_never_raises_to_the_caller():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        resizer = pynq_cv.Resizer("emulator")
+        src = frame(120, 160)
+        stop = threading.Event()
+        errors = []
+
+        def loop():
+            while not stop.is_set():
+                try:
+                    out = resizer.resize(src, (80, 60))
+                    if out.shape != (60, 80, 3):
+                        errors.append("shape")
+                except Exception as exc:  # noqa: BLE001 -- the test reports it
+                    errors.append(repr(exc))
+
+        worker = threading.Thread(target=loop)
+        worker.start()
+        time.sleep(0.05)
+        resizer.close()
+        time.sleep(0.02)
+        stop.set()
+        worker.join(timeout=10)
+        assert not worker.is_alive() and errors == []
