@@ -72,6 +72,7 @@ class Engine:
             deadlines=deadlines,
             reset_pl=board.reset_pl,
             scratch=self._scratch,
+            ip_lock=getattr(board, "ip_lock", None),
         )
         self._scratch_buf: Any = None
 

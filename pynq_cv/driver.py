@@ -87,6 +87,7 @@ class ResizeDriver:
         deadlines: Deadlines | None = None,
         reset_pl: Callable[[], bool] | None = None,
         scratch: Callable[[int], Any] | None = None,
+        ip_lock: threading.Lock | None = None,
     ) -> None:
         self.dma = getattr(overlay, dma_name)
         self.ip = getattr(overlay, ip_name)
@@ -94,7 +95,8 @@ class ResizeDriver:
         self.deadlines = deadlines or Deadlines()
         self._reset_pl = reset_pl
         self._scratch = scratch  # nbytes -> buffer, used to drain output an IP still owes
-        self._busy = threading.Lock()  # held from begin() to finish(): the single IP
+        # held from begin() to finish(): the single IP (shared by engines on one board)
+        self._busy = ip_lock or threading.Lock()
         self.wait_cpu_seconds = 0.0
         self.recoveries: deque[str] = deque(maxlen=64)  # the latest recovery outcomes
         self.last_recovery = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,28 @@ def board_name(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(BOARD_ENV) or os.environ.get("BOARD") or None
 
 
+_shared: dict[str, PynqBoard] = {}
+_shared_lock = threading.Lock()
+
+
+def open_shared(**options: Any) -> PynqBoard:
+    """One ``PynqBoard`` per bitstream in a process: two engines on one board would load the
+    bitstream twice (resetting a frame in flight) and interleave their register writes."""
+    path, _ = find_bitstream(options.get("bitstream"))
+    key = str(path.resolve()) if path is not None else ""
+    with _shared_lock:
+        board = _shared.get(key)
+        if board is None:
+            board = PynqBoard(**options)
+            _shared[key] = board
+        return board
+
+
 class PynqBoard:
-    """The resizer overlay on a real PYNQ board, through the real ``pynq`` package."""
+    """The resizer overlay on a real PYNQ board, through the real ``pynq`` package.
+
+    ``ip_lock`` serialises frames on the one IP across every engine that shares the board.
+    """
 
     name = "board"
 
@@ -83,6 +104,7 @@ class PynqBoard:
                 on_board=True,
             )
         self._pynq = pynq
+        self.ip_lock = threading.Lock()
         # pynq 2.7's freebuffer() frees nothing for ordinary buffers: never evict there
         major = str(getattr(pynq, "__version__", "3")).split(".")[0]
         self.frees_memory = not major.isdigit() or int(major) >= 3

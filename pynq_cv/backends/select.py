@@ -23,9 +23,9 @@ AUTO = "auto"
 
 def _builtin_factories() -> dict[str, Any]:
     def board(**options: Any) -> Any:
-        from .board import PynqBoard
+        from .board import open_shared
 
-        return PynqBoard(**options)
+        return open_shared(**options)
 
     def emulator(**options: Any) -> Any:
         from .emulator import EmulatedBoard
