@@ -15,9 +15,7 @@ def frame_cycles(in_rows: int, in_cols: int, out_rows: int, out_cols: int) -> in
     """Modelled clock cycles for one frame through the IP."""
     r = max(in_rows, out_rows)
     c = max(in_cols, out_cols)
-    ip = r * c + 11 * r + (23 * c) // 10 + 230
-    dma = (max(in_rows * in_cols, out_rows * out_cols) * 3 + 3) // 4
-    return max(ip, dma)
+    return r * c + 11 * r + (23 * c) // 10 + 230
 
 
 def frame_seconds(
