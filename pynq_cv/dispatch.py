@@ -224,12 +224,13 @@ class Resizer:
         if engine is None:
             return self._off or "no_backend"
         env = engine.envelope
-        if src.shape[2] != env.channels:
-            return "channels"
-        if src.dtype != env.dtype:
-            return "dtype"
         if type(interp) is not int or interp not in env.interpolations:
             return "interpolation"
+        if src.shape[2] != env.channels:
+            return "channels"
+        dtype = src.dtype
+        if dtype is not env.dtype and dtype != env.dtype:  # identity first: == is slow
+            return "dtype"
         out = cv2compat.output_size(src.shape, dsize, fx, fy)
         if out is None:
             return "arguments"
