@@ -37,3 +37,63 @@ def test_unknown_backend_names_the_choices(monkeypatch):
     assert requested_backend(None) == "auto"
     monkeypatch.setenv("PYNQ_CV_BACKEND", "CPU")
     assert requested_backend(None) == "cpu"
+
+
+class _EntryPoint:
+    """What importlib.metadata gives for an installed package's entry point."""
+
+    def __init__(self, name, target):
+        self.name = name
+        self._target = target
+
+    def load(self):
+        return self._target
+
+
+def test_a_package_adds_a_backend_through_an_entry_point(monkeypatch):
+    from pynq_cv.backends import select
+
+    made = []
+
+    def factory(**options):
+        made.append(options)
+        return "a board"
+
+    def entry_points(group):
+        return [_EntryPoint("mine", factory)] if group == select.BACKENDS_GROUP else []
+
+    monkeypatch.setattr(select.metadata, "entry_points", entry_points)
+    assert "mine" in select.available_backends()
+    board, name, why = open_board("mine", option=1)
+    assert (board, name, made) == ("a board", "mine", [{"option": 1}])
+
+
+def test_a_package_adds_an_overlay_descriptor_through_an_entry_point(monkeypatch):
+    from pynq_cv import descriptors
+
+    shipped = descriptors.descriptor_for("KV260")
+    mine = {
+        "name": "my-resizer", "board": "MyBoard", "build": "2021",
+        "ips": {
+            "dma": {"name": "axi_dma_0", "base": "0xA0000000",
+                    "parameters": shipped.dma.parameters},
+            "resizer": {"name": "resize_accel_0", "base": "0xA0010000"},
+        },
+        "envelope": shipped.envelope,
+    }
+
+    def entry_points(group):
+        return [_EntryPoint("mine", mine)] if group == descriptors.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(descriptors.metadata, "entry_points", entry_points)
+    desc = descriptors.descriptor_for("myboard")
+    assert desc.name == "my-resizer" and desc.dma_length_width == 26
+
+
+def test_board_images_do_not_pull_opencv_from_the_registry():
+    """32-bit ARM PYNQ images ship cv2; pip must not try to build opencv-python there."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    line = next(x for x in text.splitlines() if x.strip().startswith('"opencv-python'))
+    assert "platform_machine != 'armv7l'" in line
