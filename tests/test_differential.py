@@ -268,9 +268,15 @@ def could_go_to_the_pl(call, want):
     return want is not None and cv2compat.output_size(recipe[1], call["dsize"], fx, fy) is not None
 
 
+OPENCV_MAJOR = int(cv2.__version__.split(".")[0])
+
+
 def run(call):
     want = reference(call)
     assume(not could_go_to_the_pl(call, want))
+    # OpenCV 4.x resizes 4-D arrays partly from memory it never initialised (two identical
+    # calls differ), so there is no reference to compare against; OpenCV 5 rejects them
+    assume(not (OPENCV_MAJOR < 5 and call["src"][0] == "array" and len(call["src"][1]) >= 4))
     event("cv2 raises" if want is None else "cv2 resizes")
     assert_same(call, call["dst"], want)
 
