@@ -15,7 +15,6 @@ from typing import Any
 
 from .breaker import CircuitBreaker
 from .dispatch import (
-    PendingFrame,
     Resizer,
     close_default,
     default_resizer,
@@ -25,6 +24,7 @@ from .dispatch import (
 from .driver import Deadlines
 from .errors import BackendUnavailable, PLFault, PynqCvError
 from .patching import is_patched, patch, patched, unpatch
+from .pipeline import PendingFrame
 from .pool import PoolClosed, PoolExhausted
 
 __version__ = "0.1.0"

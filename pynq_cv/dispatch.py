@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -28,6 +28,9 @@ from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
+
+if TYPE_CHECKING:
+    from . import pipeline
 
 CV2_RESIZE = cv2.resize  # the original: patch() replaces cv2.resize, the fallback never does
 _U8 = np.dtype(np.uint8)
@@ -126,7 +129,7 @@ class Resizer:
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
         self._pipe_lock = threading.RLock()
-        self._pending: PendingFrame | None = None
+        self._pending: pipeline.PendingFrame | None = None  # submitted, PL not yet collected
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -374,61 +377,25 @@ class Resizer:
         if pool is not None:
             pool.give_back(buffer)
 
-    # -- pipelining --------------------------------------------------------------------------
+    # -- pipelining (pipeline.py) -------------------------------------------------------------
 
     def submit(
         self, src: Any, dsize: Any, dst: Any = None, fx: Any = 0, fy: Any = 0,
         interpolation: Any = cv2.INTER_LINEAR,
-    ) -> PendingFrame:
-        """Start a frame and return at once; ``.result()`` gives it. Order is kept.
+    ) -> pipeline.PendingFrame:
+        """Start a frame and return at once; ``.result()`` gives it (see ``pipeline.submit``)."""
+        from .pipeline import submit  # pipelining builds on this module
 
-        The input copy of this frame overlaps the PL work of the previous one; at most one
-        frame is in the PL and one being prepared, so pool use stays at two frames.
-        """
-        args = (src, dsize, dst, fx, fy, interpolation)
-        with self._pipe_lock:
-            try:
-                job = self._plan(*args)
-            except Exception as exc:  # noqa: BLE001 -- surfaces from .result(), like cv2 would
-                job = exc
-            previous, self._pending = self._pending, None
-            if previous is not None:
-                try:
-                    previous._wait()  # the PL is free once the previous frame is in
-                except BaseException:
-                    if isinstance(job, Job):
-                        self._release(job)
-                    raise
-            handle = PendingFrame(self, args, job)
-            if isinstance(job, Job):
-                try:
-                    self._post(job)
-                    self._pending = handle
-                except (PLFault, PoolExhausted) as fault:
-                    handle.job = self._fault(fault)
-            if previous is not None:
-                previous._settle()  # its copy-out overlaps the PL work on this frame
-            return handle
+        return submit(self, (src, dsize, dst, fx, fy, interpolation))
 
     def stream(
         self, frames: Iterable[Any], dsize: Any, fx: Any = 0, fy: Any = 0,
         interpolation: Any = cv2.INTER_LINEAR,
     ) -> Iterator[Any]:
-        """Resize an iterable of frames, pipelined, yielding results in order.
+        """Resize an iterable of frames, pipelined, yielding results in order."""
+        from .pipeline import stream
 
-        Leaving the loop early (``break``) collects the frame still in flight."""
-        waiting: PendingFrame | None = None  # submitted, not yet yielded
-        try:
-            for frame in frames:
-                previous, waiting = waiting, self.submit(frame, dsize, None, fx, fy, interpolation)
-                if previous is not None:
-                    yield previous.result()
-            if waiting is not None:
-                last, waiting = waiting, None
-                yield last.result()
-        finally:
-            if waiting is not None:
-                waiting.result()
+        return stream(self, frames, (dsize, None, fx, fy, interpolation))
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -449,63 +416,6 @@ class Resizer:
                 breaker=self.breaker.state(),
             )
         return out
-
-
-class PendingFrame:
-    """A frame handed to ``Resizer.submit``; ``result()`` returns it (or raises cv2's error)."""
-
-    def __init__(self, owner: Resizer, args: tuple[Any, ...], job: Any) -> None:
-        self._owner = owner
-        self._args = args
-        self.job = job
-        self._done = False
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def _wait(self) -> None:
-        """Wait for the PL part of the frame (a fault turns it into a CPU frame)."""
-        job = self.job
-        if isinstance(job, Job) and job.inflight is not None and not job.waited:
-            try:
-                self._owner._finish(job)
-                job.waited = True
-            except (PLFault, PoolExhausted) as fault:
-                self.job = self._owner._fault(fault)
-            except BaseException as exc:
-                self.job = exc  # buffers are back in the pool: result() re-raises this
-                raise
-
-    def _settle(self) -> None:
-        """Collect the PL result or compute the fallback (called in submission order)."""
-        if self._done:
-            return
-        self._wait()
-        owner, job = self._owner, self.job
-        try:
-            if isinstance(job, Job):
-                self._value = owner._deliver(job)
-            else:
-                if isinstance(job, BaseException):
-                    raise job
-                if isinstance(job, str):
-                    owner.stats.count_cpu(job)
-                self._value = CV2_RESIZE(*self._args)
-        except BaseException as exc:  # noqa: BLE001 -- re-raised from result()
-            self._error = exc
-        self._done = True
-
-    def done(self) -> bool:
-        return self._done
-
-    def result(self) -> Any:
-        if not self._done:
-            with self._owner._pipe_lock:
-                if self._owner._pending is self:
-                    self._owner._pending = None
-                self._settle()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
