@@ -3,9 +3,11 @@
     python benchmarks/bench_pl_path.py [--short]
 
 On the emulator, a PL frame's wall time is the host's work (dispatch, pool, copy in, copy
-out, register writes, polling) plus the emulated board's (flushes, invalidates and the DMA
-and IP models, which a real board does in hardware or cache maintenance). The emulated part
-is timed by wrapping the emulator's entry points; the rest is the host overhead, set against
+out, the driver's Python) plus the emulated board's (register accesses, flushes,
+invalidates and the DMA and IP models, which a real board does in hardware, on the bus or
+in cache maintenance). The emulated part is timed by wrapping the emulator's entry points
+(bus reads/writes, the stream model, flush, invalidate); the rest is the host overhead, set
+against
 the time of plain ``np.copyto`` of the same input and output bytes under the same cache
 conditions (the memcpy floor). The
 zero-copy path (lent pool buffers for input and output) copies nothing. Target: host
@@ -25,7 +27,7 @@ import numpy as np
 import pynq_cv
 from pynq_cv.backends.emulator.arith import resize_exact
 from pynq_cv.backends.emulator.memory import EmulatedBuffer
-from pynq_cv.backends.emulator.overlay import StreamPath
+from pynq_cv.backends.emulator.overlay import BusPort, StreamPath
 
 CASES = [
     ("1080p -> 960x540", (1080, 1920), (540, 960)),
@@ -58,7 +60,8 @@ class _EmulatorClock:
 @contextmanager
 def _timed_emulator(clock: _EmulatorClock):
     saved = [(cls, name, getattr(cls, name)) for cls, name in (
-        (StreamPath, "advance"), (EmulatedBuffer, "flush"), (EmulatedBuffer, "invalidate"))]
+        (StreamPath, "advance"), (BusPort, "read"), (BusPort, "write"),
+        (EmulatedBuffer, "flush"), (EmulatedBuffer, "invalidate"))]
     for cls, name, fn in saved:
         setattr(cls, name, clock.wrap(fn))
     try:
