@@ -75,7 +75,7 @@ class Engine:
             deadlines=deadlines,
             reset_pl=board.reset_pl,
             scratch=self._scratch,
-            ip_lock=getattr(board, "ip_lock", None),
+            shared=getattr(board, "shared_ip", None),
         )
         self._scratch_buf: Any = None
 
@@ -88,6 +88,7 @@ class Engine:
         return self._scratch_buf[:nbytes]
 
     def close(self) -> None:
+        self.driver.close()  # waits for a frame in the IP; later begin() calls are refused
         self.pool.close()
         if self._scratch_buf is not None:
             self._scratch_buf.freebuffer()
@@ -163,18 +164,24 @@ class Resizer:
         return self._engine
 
     def close(self) -> None:
-        """Free every pool buffer and let go of the board; later frames run on the CPU."""
+        """Free every pool buffer and let go of the board; later frames run on the CPU.
+
+        Safe while other threads resize: new frames go to the CPU at once, a submitted frame
+        is collected, a frame in the IP is waited for (boundedly), and a frame that was being
+        prepared falls back to the CPU instead of reaching a closed board."""
         with self._open_lock:
-            if self._pending is not None:
-                try:
-                    self._pending.result()
-                except Exception:  # noqa: BLE001 -- closing: the frame's owner sees it
-                    pass
+            self._off = "closed"
+            with self._pipe_lock:
+                pending, self._pending = self._pending, None
+                if pending is not None:
+                    try:
+                        pending.result()
+                    except Exception:  # noqa: BLE001 -- closing: the frame's owner sees it
+                        pass
             if self._engine is not None:
                 self._engine.close()
                 self._closed_pool = self._engine.pool
                 self._engine = None
-            self._off = "closed"
 
     def __enter__(self) -> Resizer:
         return self
@@ -214,6 +221,10 @@ class Resizer:
         except (PLFault, PoolExhausted) as fault:
             self.stats.count_cpu(self._fault(fault))
             return CV2_RESIZE(src, dsize, dst, fx, fy, interpolation)
+        except BaseException:  # e.g. KeyboardInterrupt between posting and collecting
+            job.engine.driver.abandon()
+            self._release(job)
+            raise
 
     def _plan(self, src: Any, dsize: Any, dst: Any, fx: Any, fy: Any, interp: Any) -> Any:
         """A prepared ``Job`` for the PL, or a fallback reason (str)."""
@@ -286,19 +297,24 @@ class Resizer:
         if not zero_out:
             pooled += (out_buf,)
         if not zero_in:
-            np.copyto(in_buf, src)
+            try:
+                np.copyto(in_buf, src)
+            except BaseException:
+                for buf in pooled:
+                    pool.release(buf)
+                raise
         return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started, engine)
 
     def _post(self, job: Job) -> Job:
-        """Start the frame on the PL, first freeing the IP of a submitted frame if need be."""
-        if self._pending is not None:
+        """Start the frame on the PL, first freeing the IP of a submitted frame if need be
+        (under the pipeline's lock, so no submit() can slip a frame in between)."""
+        try:
             with self._pipe_lock:
                 if self._pending is not None:
                     self._pending._wait()
-        try:
-            job.inflight = job.engine.driver.begin(
-                job.in_buf, job.out_buf, job.sizes, clean_dst=job.out_buf is job.target
-            )
+                job.inflight = job.engine.driver.begin(
+                    job.in_buf, job.out_buf, job.sizes, clean_dst=job.out_buf is job.target
+                )
         except BaseException:
             self._release(job)
             raise
@@ -349,7 +365,8 @@ class Resizer:
             if fault.recovery:
                 self.stats.count_recovery(fault.recovery)
             failed = fault.recovery == "failed"
-            self.breaker.failure(permanent="recovery failed" if failed else None)
+            if fault.kind not in ("busy", "closed"):  # not a sign of a sick PL
+                self.breaker.failure(permanent="recovery failed" if failed else None)
         self._warn_once(kind, f"{fault}; frame computed by cv2.resize")
         return f"fault_{kind}"
 
@@ -375,6 +392,8 @@ class Resizer:
         """Return a lent buffer (after ``close()`` it is freed instead)."""
         pool = self._engine.pool if self._engine is not None else self._closed_pool
         if pool is not None:
+            if hasattr(buffer, "flush"):
+                buffer.flush()  # no dirty cache line may later land on a DMA's output
             pool.give_back(buffer)
 
     # -- pipelining (pipeline.py) -------------------------------------------------------------

@@ -60,6 +60,19 @@ class Deadlines:
         return modelled * self.factor + self.margin
 
 
+class SharedIP:
+    """What every driver of one physical IP must share: the lock held from ``begin`` to
+    ``finish`` (one frame in the IP at a time), whether the hardware state is unknown, the
+    output bytes the last started frame owes (the size registers are write-only), and the
+    frame in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dirty = False
+        self.owed_bytes = 0
+        self.current: InFlight | None = None
+
+
 @dataclass
 class InFlight:
     """A frame whose transfers are posted; ``ResizeDriver.finish`` collects it."""
@@ -87,7 +100,7 @@ class ResizeDriver:
         deadlines: Deadlines | None = None,
         reset_pl: Callable[[], bool] | None = None,
         scratch: Callable[[int], Any] | None = None,
-        ip_lock: threading.Lock | None = None,
+        shared: SharedIP | None = None,
     ) -> None:
         self.dma = getattr(overlay, dma_name)
         self.ip = getattr(overlay, ip_name)
@@ -95,13 +108,11 @@ class ResizeDriver:
         self.deadlines = deadlines or Deadlines()
         self._reset_pl = reset_pl
         self._scratch = scratch  # nbytes -> buffer, used to drain output an IP still owes
-        # held from begin() to finish(): the single IP (shared by engines on one board)
-        self._busy = ip_lock or threading.Lock()
+        self.shared = shared or SharedIP()  # one per physical IP: engines on a board share it
+        self.closed = False
         self.wait_cpu_seconds = 0.0
         self.recoveries: deque[str] = deque(maxlen=64)  # the latest recovery outcomes
         self.last_recovery = ""
-        self._dirty = False  # an interrupted wait left the hardware in an unknown state
-        self._owed_bytes = 0  # output bytes of the frame last started (size regs are write-only)
 
     # -- one frame -------------------------------------------------------------------------
 
@@ -119,12 +130,15 @@ class ResizeDriver:
         """
         in_rows, in_cols, out_rows, out_cols = sizes
         modelled = frame_seconds(in_rows, in_cols, out_rows, out_cols, self.clock_hz)
-        if not self._busy.acquire(timeout=self.deadlines.for_frame(modelled) + BUSY_TIMEOUT):
+        shared = self.shared
+        if not shared.lock.acquire(timeout=self.deadlines.for_frame(modelled) + BUSY_TIMEOUT):
             raise PLFault("busy", "the PL stayed busy with another frame past its deadline")
         posted = time.perf_counter()  # the frame's clock starts with the posts, not after them
         try:
-            if self._dirty:  # a wait was interrupted: the hardware state is unknown
-                self._dirty = False
+            if self.closed:
+                raise PLFault("closed", "the engine was closed while this frame was prepared")
+            if shared.dirty:  # a wait was interrupted: the hardware state is unknown
+                shared.dirty = False
                 self._recover(send_done=False)
             self._await_ip_idle()
             ip = self.ip
@@ -132,8 +146,9 @@ class ResizeDriver:
             ip.write(IP_SRC_COLS, int(in_cols))
             ip.write(IP_DST_ROWS, int(out_rows))
             ip.write(IP_DST_COLS, int(out_cols))
-            ip.write(IP_CTRL, AP_START)
-            self._owed_bytes = int(dst.nbytes)
+            shared.owed_bytes = int(dst.nbytes)
+            # the notebook's order: both transfers (pynq checks them first), then ap_start,
+            # so a transfer pynq refuses never leaves a started IP waiting for input
             try:
                 if clean_dst:
                     dst.flush()
@@ -141,18 +156,27 @@ class ResizeDriver:
                 self.dma.sendchannel.transfer(src)
             except (RuntimeError, ValueError) as exc:
                 raise self._fault("dma_error", f"DMA refused the transfer: {exc}", False) from exc
-        except BaseException:
-            self._busy.release()
+            if self.dma.sendchannel.error or self.dma.recvchannel.error:
+                # an error at post time (a bad address, say): the IP is not started yet, so
+                # a DMA reset is all it takes -- not a PL reset
+                status = (self.dma.read(MM2S_DMASR), self.dma.read(S2MM_DMASR))
+                message = f"DMA error at post: MM2S_DMASR={status[0]:#x} S2MM_DMASR={status[1]:#x}"
+                raise self._fault("dma_error", message, False)
+            shared.dirty = True  # until finish() has seen the frame through
+            ip.write(IP_CTRL, AP_START)
+            job = InFlight(
+                src, dst, sizes, dst.nbytes, posted, modelled,
+                time.perf_counter() + self.deadlines.for_frame(modelled),
+            )
+            shared.current = job
+            return job
+        except PLFault:
+            shared.lock.release()  # _fault has recovered the hardware already
             raise
-        return InFlight(
-            src,
-            dst,
-            sizes,
-            dst.nbytes,
-            posted,
-            modelled,
-            time.perf_counter() + self.deadlines.for_frame(modelled),
-        )
+        except BaseException:  # an interrupt part-way: a transfer may be posted
+            self._stop_dma()
+            shared.lock.release()
+            raise
 
     def finish(self, job: InFlight) -> float:
         """Wait for ``job`` (never past its deadline), check it, and release the IP.
@@ -163,6 +187,7 @@ class ResizeDriver:
         if job.finished:
             raise RuntimeError("this frame was already finished")
         job.finished = True
+        shared = self.shared
         try:
             send_done = self._await_channels(job)
             received = self.dma.read(S2MM_LENGTH)
@@ -170,18 +195,43 @@ class ResizeDriver:
                 message = f"received {received} of {job.out_bytes} bytes"
                 raise self._fault("short_transfer", message, send_done)
             job.dst.invalidate()
+            shared.dirty = False
             return job.modelled
         except PLFault:
+            shared.dirty = False  # recovered (or reported as failed) by _fault
             raise
         except BaseException:
-            self._dirty = True
-            try:
-                self.reset_dma()
-            except Exception:  # noqa: BLE001 -- the next begin() recovers fully
-                pass
+            self._stop_dma()
             raise
         finally:
-            self._busy.release()
+            shared.current = None
+            shared.lock.release()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Refuse new frames; wait (boundedly) for the one in the IP to be finished."""
+        got = self.shared.lock.acquire(timeout=timeout)
+        self.closed = True
+        if got:
+            self.shared.lock.release()
+
+    def abandon(self) -> None:
+        """Give up the frame in flight, if any (an interrupt between begin and finish): stop
+        the DMA so nothing writes its buffers any more, leave recovery to the next begin."""
+        shared = self.shared
+        job = shared.current
+        if job is None or job.finished:
+            return
+        job.finished = True
+        self._stop_dma()
+        shared.current = None
+        shared.lock.release()
+
+    def _stop_dma(self) -> None:
+        self.shared.dirty = True  # the next begin() recovers fully
+        try:
+            self.reset_dma()
+        except Exception:  # noqa: BLE001 -- best effort; begin() recovers
+            pass
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -219,7 +269,9 @@ class ResizeDriver:
         while not self._ip_idle():
             if time.perf_counter() > end:
                 if self._recover(send_done=True) == "failed":
-                    raise PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+                    fault = PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+                    fault.recovery = "failed"
+                    raise fault
                 return
             time.sleep(0)
 
@@ -292,7 +344,7 @@ class ResizeDriver:
 
     def _drain_owed_output(self) -> bool:
         """Receive whatever output the IP still owes into scratch memory, then reset the DMA."""
-        nbytes = self._owed_bytes
+        nbytes = self.shared.owed_bytes
         if nbytes <= 0:
             return False
         try:

@@ -20,8 +20,9 @@ class PLFault(PynqCvError):
     """The PL path failed for one frame; the frame falls back to the CPU.
 
     ``kind`` names the fault for telemetry: "dma_error", "timeout", "short_transfer",
-    "ip_stuck", "busy". ``recovery`` is what brought the hardware back ("dma_reset",
-    "finish_frame", "pl_reset"), "failed", or "" when none was needed.
+    "ip_stuck", "busy" (another frame held the IP past the deadline), "closed" (the engine
+    was closed while the frame was prepared). ``recovery`` is what brought the hardware
+    back ("dma_reset", "finish_frame", "pl_reset"), "failed", or "" when none was needed.
     """
 
     def __init__(self, kind: str, message: str) -> None:

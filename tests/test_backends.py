@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from pynq_cv.backends import board as board_backend
@@ -20,7 +18,6 @@ def test_one_real_board_per_bitstream_is_shared_by_every_engine(monkeypatch, tmp
 
         def __init__(self, **options):
             opened.append(options)
-            self.ip_lock = threading.Lock()
 
     monkeypatch.setattr(board_backend, "PynqBoard", FakeBoard)
     monkeypatch.setattr(board_backend, "_shared", {})
@@ -97,3 +94,21 @@ def test_board_images_do_not_pull_opencv_from_the_registry():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     line = next(x for x in text.splitlines() if x.strip().startswith('"opencv-python'))
     assert "platform_machine != 'armv7l'" in line
+
+
+def test_a_second_bitstream_is_refused_rather_than_reprogramming_the_pl(monkeypatch, tmp_path):
+    first, second = tmp_path / "a.bit", tmp_path / "b.bit"
+    first.write_bytes(b"")
+    second.write_bytes(b"")
+
+    class FakeBoard:
+        name = "board"
+
+        def __init__(self, **options):
+            pass
+
+    monkeypatch.setattr(board_backend, "PynqBoard", FakeBoard)
+    monkeypatch.setattr(board_backend, "_shared", {})
+    open_board("board", bitstream=str(first))
+    with pytest.raises(Exception, match="already loaded"):
+        open_board("board", bitstream=str(second))

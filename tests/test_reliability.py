@@ -204,3 +204,27 @@ def test_close_from_another_thread_mid_stream_never_raises_to_the_caller():
         stop.set()
         worker.join(timeout=10)
         assert not worker.is_alive() and errors == []
+
+
+def test_an_interrupt_while_posting_leaves_no_lock_no_buffer_and_a_working_pl(rz):
+    send = rz.engine.driver.dma.sendchannel
+    posted = send.transfer
+
+    def interrupted(array, *args, **kwargs):
+        array.flush()
+        raise KeyboardInterrupt  # lands after the receive was posted
+
+    send.transfer = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        rz.resize(frame(40, 60), (30, 20))
+    send.transfer = posted
+    assert not rz.engine.driver.shared.lock.locked()
+    assert rz.engine.pool.stats()["in_use"] == 0
+    assert_pl_works_again(rz)
+    assert rz.stats.snapshot()["faults"] == {}  # the next frame recovered first, then ran
+
+
+def test_a_transfer_pynq_refuses_never_leaves_a_started_ip(rz):
+    faults(rz).dma_error(channel="send", kind="decode")
+    rz.resize(frame(40, 60), (30, 20))
+    assert rz.stats.snapshot()["recoveries"] == {"dma_reset": 1}  # no PL reset needed

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..descriptors import OverlayDescriptor, descriptor_for, ip_dict_mismatches
+from ..driver import SharedIP
 from ..errors import BackendUnavailable
 
 BITSTREAM_ENV = "PYNQ_CV_BITSTREAM"
@@ -52,13 +53,20 @@ _shared_lock = threading.Lock()
 
 
 def open_shared(**options: Any) -> PynqBoard:
-    """One ``PynqBoard`` per bitstream in a process: two engines on one board would load the
-    bitstream twice (resetting a frame in flight) and interleave their register writes."""
+    """One ``PynqBoard`` per process: two engines on one board would load the bitstream
+    twice (resetting a frame in flight) and interleave their register writes; a different
+    bitstream would reprogram the PL under the first one."""
     path, _ = find_bitstream(options.get("bitstream"))
     key = str(path.resolve()) if path is not None else ""
     with _shared_lock:
         board = _shared.get(key)
         if board is None:
+            if _shared:  # the PL holds one bitstream: loading another would reprogram it
+                raise BackendUnavailable(
+                    f"{next(iter(_shared))} is already loaded in this process; "
+                    f"not loading {key or 'another bitstream'} over it",
+                    on_board=True,
+                )
             board = PynqBoard(**options)
             _shared[key] = board
         return board
@@ -67,7 +75,7 @@ def open_shared(**options: Any) -> PynqBoard:
 class PynqBoard:
     """The resizer overlay on a real PYNQ board, through the real ``pynq`` package.
 
-    ``ip_lock`` serialises frames on the one IP across every engine that shares the board.
+    ``shared_ip`` (lock, dirty flag, owed bytes) is shared by every engine's driver on it.
     """
 
     name = "board"
@@ -104,7 +112,7 @@ class PynqBoard:
                 on_board=True,
             )
         self._pynq = pynq
-        self.ip_lock = threading.Lock()
+        self.shared_ip = SharedIP()
         # pynq 2.7's freebuffer() frees nothing for ordinary buffers: never evict there
         major = str(getattr(pynq, "__version__", "3")).split(".")[0]
         self.frees_memory = not major.isdigit() or int(major) >= 3
