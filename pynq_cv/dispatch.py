@@ -481,6 +481,16 @@ def resize(*args: Any, **kwargs: Any) -> Any:
     """
     resizer = _default or default_resizer()
     if not kwargs and 2 <= len(args) <= 6:
+        src = args[0]
+        if resizer._off is not None or not (isinstance(src, np.ndarray) and src.ndim == 3):
+            # Resizer.resize's first rejection, inlined on the hottest path (the patched
+            # cv2.resize): one call layer less, and cv2 gets the caller's own arguments
+            events = resizer._cpu_events
+            kind = "channels" if isinstance(src, np.ndarray) else "not_ndarray"
+            events.append(resizer._off or kind)
+            if len(events) > FOLD_AT:
+                resizer.stats.fold()
+            return CV2_RESIZE(*args)
         return resizer.resize(*args)
     try:
         params = _cv2_parameters(*args, **kwargs)
