@@ -36,3 +36,15 @@ def emulated():
 
 def frame(rows: int, cols: int, seed: int = 0, channels: int = 3) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (rows, cols, channels), dtype=np.uint8)
+
+
+class StepClock:
+    """A clock that moves ``step`` seconds each time it is read (``t`` may be set)."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.t = 100.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t

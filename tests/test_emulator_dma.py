@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import StepClock
 
 from pynq_cv.backends.emulator import AxiDmaRegisters, ContiguousMemory, EmulatedBoard
 from pynq_cv.backends.emulator.dma import EmulatedDMA
@@ -18,18 +19,6 @@ HALTED, IDLE, INT_ERR, SLV_ERR, DEC_ERR = 0x1, 0x2, 0x10, 0x20, 0x40
 IOC_IRQ, ERR_IRQ = 0x1000, 0x4000
 RS, RESET = 0x1, 0x4
 ERRORS = INT_ERR | SLV_ERR | DEC_ERR
-
-
-class StepClock:
-    """A clock that moves ``step`` seconds each time it is read (``t`` may be set)."""
-
-    def __init__(self, step: float = 0.0) -> None:
-        self.t = 100.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.t += self.step
-        return self.t
 
 
 def make_board(**options) -> EmulatedBoard:

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import StepClock
 
 from pynq_cv.backends.emulator import EmulatedBoard
 from pynq_cv.backends.emulator.arith import resize_exact
@@ -18,16 +19,6 @@ SIZES = (0x10, 0x18, 0x20, 0x28)
 AP_START, AP_DONE, AP_IDLE, AP_READY, AUTO_RESTART = 0x01, 0x02, 0x04, 0x08, 0x80
 MM2S_DMACR = 0x00
 RESET = 0x4
-
-
-class StepClock:
-    def __init__(self, step: float = 0.0) -> None:
-        self.t = 100.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.t += self.step
-        return self.t
 
 
 def make_board(board: str = "Pynq-Z2", **options) -> EmulatedBoard:
