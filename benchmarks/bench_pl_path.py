@@ -99,6 +99,17 @@ def _measure(resizer, src, dsize, dst, frames: int) -> tuple[float, float]:
     return total / frames, (total - clock.seconds) / frames
 
 
+def _row(rz, name: str, path: str, src, dst, dsize, floor: float, frames: int) -> dict:
+    before = rz.stats.snapshot()["copies_in"]
+    total, host = _measure(rz, src, dsize, dst, frames)
+    copies = rz.stats.snapshot()["copies_in"] - before
+    return {
+        "case": name, "path": path, "total_ms": total * 1e3, "host_ms": host * 1e3,
+        "memcpy_floor_ms": floor * 1e3, "host_vs_floor": host / floor,
+        "copies_in_per_frame": copies / (frames + 1),
+    }
+
+
 def run(short: bool = False) -> list[dict]:
     rows = []
     frames = 5 if short else 60
@@ -107,26 +118,12 @@ def run(short: bool = False) -> list[dict]:
         floor = _memcpy_floor(in_hw, out_hw, 5 if short else 40)
         with pynq_cv.Resizer("emulator") as rz:
             src = np.random.default_rng(0).integers(0, 256, (*in_hw, 3), dtype=np.uint8)
-            before = rz.stats.snapshot()
-            total, host = _measure(rz, src, dsize, None, frames)
-            s = rz.stats.snapshot()
-            rows.append({
-                "case": name, "path": "numpy frame", "total_ms": total * 1e3,
-                "host_ms": host * 1e3, "memcpy_floor_ms": floor * 1e3,
-                "host_vs_floor": host / floor,
-                "copies_in_per_frame": (s["copies_in"] - before["copies_in"]) / (frames + 1),
-            })
+            rows.append(_row(rz, name, "numpy frame", src, None, dsize, floor, frames))
             lent_src, lent_dst = rz.lend((*in_hw, 3)), rz.lend((*out_hw, 3))
             lent_src[:] = src
-            before = rz.stats.snapshot()
-            total, host = _measure(rz, lent_src, dsize, lent_dst, frames)
-            s = rz.stats.snapshot()
-            rows.append({
-                "case": name, "path": "zero copy (lent)", "total_ms": total * 1e3,
-                "host_ms": host * 1e3, "memcpy_floor_ms": floor * 1e3,
-                "host_vs_floor": host / floor,
-                "copies_in_per_frame": (s["copies_in"] - before["copies_in"]) / (frames + 1),
-            })
+            rows.append(
+                _row(rz, name, "zero copy (lent)", lent_src, lent_dst, dsize, floor, frames)
+            )
             rz.give_back(lent_src)
             rz.give_back(lent_dst)
     return rows

@@ -7,11 +7,17 @@ import os
 import cv2
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import pynq_cv
 from pynq_cv import dispatch
 
 os.environ.setdefault("PYNQ_CV_BACKEND", "emulator")
+
+# Hypothesis examples per property: 500 in CI, more with PYNQ_CV_HYPOTHESIS_EXAMPLES=N.
+EXAMPLES = settings(
+    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "500")), deadline=None
+)
 
 
 @pytest.fixture(autouse=True)

@@ -9,12 +9,11 @@ More examples with PYNQ_CV_HYPOTHESIS_EXAMPLES=N.
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from conftest import EXAMPLES
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pynq_cv.cv2compat import (
@@ -27,12 +26,6 @@ from pynq_cv.cv2compat import (
 
 CV2_RESIZE = cv2.resize  # conftest checks that no test leaves cv2.resize patched
 
-settings.register_profile(
-    "cv2compat",
-    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "500")),
-    deadline=None,
-)
-EXAMPLES = settings.get_profile("cv2compat")
 
 RAISED = "raised"
 INPLACE, FRESH, DEFER = "in place", "fresh", "Cv2Raises"

@@ -8,12 +8,11 @@ every frame is cv2's. More examples with PYNQ_CV_HYPOTHESIS_EXAMPLES=N.
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 import pytest
-from hypothesis import assume, event, given, settings
+from conftest import EXAMPLES
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 import pynq_cv
@@ -21,12 +20,6 @@ from pynq_cv import cv2compat
 
 CV2_RESIZE = cv2.resize  # conftest checks that no test leaves cv2.resize patched
 
-settings.register_profile(
-    "differential",
-    max_examples=int(os.environ.get("PYNQ_CV_HYPOTHESIS_EXAMPLES", "500")),
-    deadline=None,
-)
-EXAMPLES = settings.get_profile("differential")
 
 MISSING = "<missing>"  # the argument is not passed at all
 
