@@ -9,6 +9,7 @@ doubt, any fault: the original ``cv2.resize`` computes the frame, and the reason
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 import time
 import warnings
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from . import calibration as calibration_mod
 from . import cv2compat
 from .backends.select import open_board
 from .breaker import CircuitBreaker
@@ -26,6 +28,7 @@ from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault
+from .planner import Planner, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
 
@@ -52,12 +55,18 @@ class Job:
     inflight: InFlight | None = None
     board_seconds: float = 0.0
     waited: bool = False
+    ps_seconds: float = 0.0  # the plan's modelled copies and cache maintenance on the board
 
 
 class Engine:
-    """What an open PL path holds: the board, its envelope, the pool and the driver."""
+    """What an open PL path holds: the board, its envelope, its costs and plans, the pool
+    and the driver."""
 
-    def __init__(self, board: Any, budget_bytes: int | None, deadlines: Deadlines) -> None:
+    def __init__(
+        self, board: Any, budget_bytes: int | None, deadlines: Deadlines,
+        policy: str | None = None, calibration_source: Any = None, backend: str = "emulator",
+        planning: str | None = None,
+    ) -> None:
         desc: OverlayDescriptor = board.descriptor
         self.board = board
         self.descriptor = desc
@@ -78,6 +87,16 @@ class Engine:
             shared=getattr(board, "shared_ip", None),
         )
         self._scratch_buf: Any = None
+        on_board = backend == "board"
+        costs, self.costs_origin = calibration_mod.costs_for(
+            desc.board, "board" if on_board else "emulator", calibration_source
+        )
+        # Measure-at-plan-time only on a real board: on the emulator it would time the host.
+        measure = planning == "measure" or (planning is None and on_board)
+        self.planner = Planner(
+            costs, desc.clock_hz, policy,
+            measure=calibration_mod.plan_measurer(self) if measure else None,
+        )
 
     def _scratch(self, nbytes: int) -> Any:
         """A receive buffer for output a stuck IP still owes (kept, freed at close)."""
@@ -112,8 +131,23 @@ class Resizer:
         deadlines: Deadlines | None = None,
         breaker: CircuitBreaker | None = None,
         stats: Stats | None = None,
+        policy: str | None = None,
+        calibration: str | os.PathLike[str] | dict[str, Any] | None = None,
+        planning: str | None = None,
         **backend_options: Any,
     ) -> None:
+        """``policy``: which eligible frames go to the PL (see ``planner``; default
+        ``PYNQ_CV_POLICY`` or ``auto``). ``calibration``: a calibration file or a dict of cost
+        constants (default: ``PYNQ_CV_CALIBRATION``, else the per-user file). ``planning``:
+        ``"estimate"`` (the cost model) or ``"measure"`` (time both paths on scratch buffers
+        once per new shape; the default on a real board)."""
+        self.policy = resolve_policy(policy)  # a bad name fails here, not inside a frame
+        if planning not in (None, "estimate", "measure"):
+            raise ValueError(f"planning must be 'estimate' or 'measure', got {planning!r}")
+        if isinstance(calibration, (str, os.PathLike)):
+            calibration_mod.read(calibration)  # a missing or bad file fails here too
+        self.calibration = calibration
+        self.planning = planning
         self.requested = backend
         self.backend_options = backend_options
         self.budget_bytes = budget_bytes
@@ -155,7 +189,10 @@ class Resizer:
                     if board is None:
                         self._off = "backend_cpu"
                     else:
-                        self._engine = Engine(board, self.budget_bytes, self.deadlines)
+                        self._engine = Engine(
+                            board, self.budget_bytes, self.deadlines, self.policy,
+                            self.calibration, self.backend, self.planning,
+                        )
                 except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
                     self._off = "no_backend"
                     self.why = f"PL unavailable: {exc}"
@@ -226,7 +263,10 @@ class Resizer:
             self._release(job)
             raise
 
-    def _plan(self, src: Any, dsize: Any, dst: Any, fx: Any, fy: Any, interp: Any) -> Any:
+    def _plan(
+        self, src: Any, dsize: Any, dst: Any, fx: Any, fy: Any, interp: Any,
+        pipelined: bool = False,
+    ) -> Any:
         """A prepared ``Job`` for the PL, or a fallback reason (str)."""
         if self._off is not None:
             return self._off
@@ -262,10 +302,19 @@ class Resizer:
                 target = cv2compat.dst_target(dst, (out[0], out[1], env.channels), env.dtype)
             except cv2compat.Cv2Raises:
                 return "dst"
+        # The routing plan: fixed per shape, so the path never depends on timing or load.
+        zero_in = hasattr(src, "physical_address")
+        key = (sizes, not zero_in, not hasattr(target, "physical_address"), pipelined,
+               getattr(src, "cacheable", True) if zero_in else True)
+        plan = engine.planner._plans.get(key) or engine.planner.plan(key)
+        if plan.reason is not None:
+            return plan.reason
         if not self.breaker.allow():
             return "breaker_open"
         try:
-            return self._prepare(engine, src, sizes, target)
+            job = self._prepare(engine, src, sizes, target, plan.in_cacheable, plan.out_cacheable)
+            job.ps_seconds = plan.pl.ps_seconds
+            return job
         except PoolExhausted as exc:
             return self._fault(exc)
         except PoolClosed:
@@ -273,7 +322,8 @@ class Resizer:
 
     def _prepare(
         self, engine: Engine, src: np.ndarray, sizes: tuple[int, int, int, int],
-        target: np.ndarray | None,
+        target: np.ndarray | None, in_cacheable: bool | None = None,
+        out_cacheable: bool | None = None,
     ) -> Job:
         """Pool buffers for one frame, with the input copied in unless it already lives there."""
         pool = engine.pool
@@ -281,7 +331,7 @@ class Resizer:
         # zero copy only for the pool's own buffer objects (pynq's DMA needs flush/address)
         addr = pool.address_of(src) if hasattr(src, "physical_address") else None
         zero_in = addr is not None and addr % 4 == 0 and src.flags.c_contiguous
-        in_buf = src if zero_in else pool.acquire(src.shape, _U8)
+        in_buf = src if zero_in else pool.acquire(src.shape, _U8, in_cacheable)
         pooled: tuple[Any, ...] = () if zero_in else (in_buf,)
         # zero copy out only into a whole lent allocation: pynq 3.1+ invalidates the whole
         # allocation, which would drop unflushed CPU writes elsewhere in it
@@ -289,7 +339,9 @@ class Resizer:
         addr = pool.address_of(target) if whole else None
         zero_out = addr is not None and addr % 4 == 0 and target.flags.c_contiguous
         try:
-            out_buf = target if zero_out else pool.acquire((sizes[2], sizes[3], src.shape[2]), _U8)
+            out_buf = target if zero_out else pool.acquire(
+                (sizes[2], sizes[3], src.shape[2]), _U8, out_cacheable
+            )
         except BaseException:
             for buf in pooled:
                 pool.release(buf)
@@ -346,7 +398,7 @@ class Resizer:
             self._release(job)
         self.stats.count_pl(
             job.in_buf.nbytes, job.out_buf.nbytes, time.perf_counter() - job.started,
-            job.board_seconds, job.copied_in, job.out_buf is not job.target,
+            job.board_seconds + job.ps_seconds, job.copied_in, job.out_buf is not job.target,
         )
         return result
 
@@ -377,16 +429,23 @@ class Resizer:
 
     # -- zero copy ---------------------------------------------------------------------------
 
-    def lend(self, shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
+    def lend(
+        self, shape: tuple[int, ...], dtype: Any = np.uint8, role: str = "input"
+    ) -> np.ndarray:
         """A pool buffer to fill in place (e.g. ``cap.read(image=buf)``): no copy into the PL.
 
-        Give it back with ``give_back`` when done. Passing it as ``dst`` skips the copy out.
-        Raises ``BackendUnavailable`` when there is no PL path.
+        Give it back with ``give_back`` when done. Passing it as ``dst`` skips the copy out
+        (lend it with ``role="output"``: the buffer kind is chosen for its role, see
+        ``costs.roles``). Raises ``BackendUnavailable`` when there is no PL path.
         """
         engine = self._ensure_engine()
         if engine is None:
             raise BackendUnavailable(f"no PL buffers to lend: {self.why}")
-        return engine.pool.lend(tuple(shape), np.dtype(dtype))
+        if role not in ("input", "output"):
+            raise ValueError(f"role must be 'input' or 'output', got {role!r}")
+        planner = engine.planner
+        cacheable = planner.in_cacheable if role == "input" else planner.out_cacheable
+        return engine.pool.lend(tuple(shape), np.dtype(dtype), cacheable)
 
     def give_back(self, buffer: np.ndarray) -> None:
         """Return a lent buffer (after ``close()`` it is freed instead)."""
@@ -416,6 +475,15 @@ class Resizer:
 
         return stream(self, frames, (dsize, None, fx, fy, interpolation))
 
+    # -- routing plans (planner.py) -------------------------------------------------------------
+
+    def replan(self) -> None:
+        """Forget the routing plans: each shape is planned again at its next frame (its path,
+        and so its values, may change: the PL and cv2 differ by up to 1)."""
+        engine = self._engine
+        if engine is not None:
+            engine.planner.replan()
+
     # -- introspection -----------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
@@ -433,6 +501,10 @@ class Resizer:
                 envelope=engine.envelope.describe(),
                 pool=engine.pool.stats(),
                 breaker=self.breaker.state(),
+                policy=engine.planner.policy,
+                costs_from=engine.costs_origin,
+                costs=engine.planner.costs.describe(),
+                plans=engine.planner.recent(),
             )
         return out
 
@@ -510,7 +582,8 @@ def close_default() -> None:
         if old is not None:
             _default = Resizer(
                 old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
-                breaker=old.breaker, stats=old.stats, **old.backend_options,
+                breaker=old.breaker, stats=old.stats, policy=old.policy,
+                calibration=old.calibration, planning=old.planning, **old.backend_options,
             )
             old.breaker.reset()  # a fresh engine deserves a fresh chance
     if old is not None:

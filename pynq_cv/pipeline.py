@@ -21,7 +21,7 @@ def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
     (its copy-out overlapping this frame's PL work)."""
     with resizer._pipe_lock:
         try:
-            job = resizer._plan(*args)
+            job = resizer._plan(*args, pipelined=True)
         except Exception as exc:  # noqa: BLE001 -- surfaces from .result(), like cv2 would
             job = exc
         previous, resizer._pending = resizer._pending, None

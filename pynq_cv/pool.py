@@ -36,7 +36,7 @@ still plenty: the Z2's DMA moves at most 8 MiB per transfer (23-bit length regis
 frame's input + output is under 15 MB, and the pipelined path (two frames) plus a few lent
 buffers and a second resolution fit. Boards with more CMA can pass a larger budget."""
 
-_Key = tuple[tuple[int, ...], np.dtype]
+_Key = tuple[tuple[int, ...], np.dtype, "bool | None"]  # shape, dtype, cacheable
 
 
 class PoolExhausted(PynqCvError):
@@ -148,8 +148,12 @@ class BufferPool:
 
     # -- checking out and in ------------------------------------------------------------------
 
-    def acquire(self, shape: Any, dtype: Any = np.uint8) -> Any:
+    def acquire(self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None) -> Any:
         """A buffer of exactly ``shape`` and ``dtype``, for the caller alone until ``release``.
+
+        ``cacheable`` (None: the allocator's default) is passed to ``allocate`` and is part of
+        the key: an input buffer the DMA reads and an output buffer the CPU reads may want
+        different kinds (``costs.roles``).
 
         An idle buffer of that key is reused (the most recently used one, the likeliest to
         be warm in cache); otherwise one is allocated, after evicting idle buffers (least
@@ -160,7 +164,7 @@ class BufferPool:
             dt = _DTYPES[dtype]
         except (KeyError, TypeError):
             dt = _as_dtype(dtype)
-        key = (shape if type(shape) is tuple else _as_shape(shape), dt)
+        key = (shape if type(shape) is tuple else _as_shape(shape), dt, cacheable)
         with self._lock:
             if self._closed:
                 raise PoolClosed("buffer pool is closed")
@@ -203,7 +207,7 @@ class BufferPool:
         finally:
             self.release(buf)
 
-    def lend(self, shape: Any, dtype: Any = np.uint8) -> Any:
+    def lend(self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None) -> Any:
         """A buffer for the user to fill in place (zero copy: decode a camera frame into it).
 
         Same as ``acquire``, but meant to leave the library: it counts as in use, is never
@@ -211,7 +215,7 @@ class BufferPool:
         it is recognised by ``owns`` and goes to the PL without a copy. Using it after
         giving it back is a bug: the pool may hand it to the next frame.
         """
-        buf = self.acquire(shape, dtype)
+        buf = self.acquire(shape, dtype, cacheable)
         with self._lock:
             entry = self._out.get(id(buf))
             if entry is not None:
@@ -328,7 +332,7 @@ class BufferPool:
 
     def _reserve(self, key: _Key) -> int:
         """Count a new buffer's bytes against the budget, evicting idle ones to make room."""
-        shape, dtype = key
+        shape, dtype, _ = key
         if any(index(n) < 0 for n in shape):  # index(): floats are no dimensions either
             raise ValueError(f"negative dimensions are not allowed: {shape}")
         nbytes = prod(index(n) for n in shape) * dtype.itemsize
@@ -352,10 +356,11 @@ class BufferPool:
 
     def _allocate_reserved(self, key: _Key, nbytes: int) -> Any:
         """Call ``allocate`` (lock not held) for reserved bytes; on failure free idle, retry."""
-        shape, dtype = key
+        shape, dtype, cacheable = key
+        kind = {} if cacheable is None else {"cacheable": cacheable}
         try:
             try:
-                buf = self._allocate(shape, dtype)
+                buf = self._allocate(shape, dtype, **kind)
             except (RuntimeError, MemoryError) as first:
                 with self._lock:
                     self._allocate_failures += 1
@@ -366,7 +371,7 @@ class BufferPool:
                 if not freed:  # nothing changed: the same call would fail the same way
                     raise error from first
                 try:
-                    buf = self._allocate(shape, dtype)
+                    buf = self._allocate(shape, dtype, **kind)
                 except (RuntimeError, MemoryError) as second:
                     with self._lock:
                         self._allocate_failures += 1

@@ -13,6 +13,11 @@ import pynq_cv
 from pynq_cv import dispatch
 
 os.environ.setdefault("PYNQ_CV_BACKEND", "emulator")
+# Every eligible frame to the PL unless a test asks for a routing policy: the suite checks
+# the PL path's values; tests/test_routing.py pins the policies themselves.
+os.environ.setdefault("PYNQ_CV_POLICY", "pl")
+# No user's calibration file may change a test's plans.
+os.environ.setdefault("PYNQ_CV_CALIBRATION", "none")
 
 # Hypothesis examples per property: 500 in CI, more with PYNQ_CV_HYPOTHESIS_EXAMPLES=N.
 EXAMPLES = settings(

@@ -117,8 +117,11 @@ class PynqBoard:
         major = str(getattr(pynq, "__version__", "3")).split(".")[0]
         self.frees_memory = not major.isdigit() or int(major) >= 3
 
-    def allocate(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        return self._pynq.allocate(shape, dtype=dtype)
+    def allocate(self, shape: tuple[int, ...], dtype: Any, cacheable: bool = True) -> Any:
+        """Always an explicit ``cacheable=``: pynq's default (False) maps buffers uncached or
+        write-combined on a board, where CPU reads crawl (~64 MB/s on Zynq-7000); the planner
+        picks the kind per role (``costs.roles``)."""
+        return self._pynq.allocate(shape, dtype=dtype, cacheable=cacheable)
 
     def reset_pl(self) -> bool:
         """Reload the bitstream: resets the IP, the width converters and the DMA."""

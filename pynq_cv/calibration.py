@@ -1,0 +1,233 @@
+"""Calibration: the machine's own cost constants, measured once, saved, loaded by later runs.
+
+``pynq-cv calibrate`` times copies by cacheability, flush, invalidate, a register access and
+``cv2.resize`` at a few sizes, and writes them to a JSON file::
+
+    {"pynq_cv_calibration": 1, "created": "...", "backend": "board" | "emulator",
+     "board": "Pynq-Z2", "family": "zynq7000", "machine": {...}, "note": "...",
+     "constants": {"memcpy_bytes_per_s": {"value": 3.1e8, "source": "..."}, ...},
+     "checks": {"pl_frame_1080p_to_540p_s": 0.052, ...}}
+
+Which file is loaded: ``Resizer(calibration=path)``, else ``PYNQ_CV_CALIBRATION`` (``none``
+turns calibration off), else the default per-user file (``default_path()``) -- the default
+one only when it was measured on the same kind of backend and CPU family as the engine's,
+so a file measured through the emulator (the host's costs) never stands in for a board's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import costs as cost_model
+from .costs import BoardCosts, PathCost
+
+CALIBRATION_ENV = "PYNQ_CV_CALIBRATION"
+SCHEMA = 1
+
+
+def default_path() -> Path:
+    """``$XDG_CONFIG_HOME/pynq_cv/calibration.json`` (``~/.config/...`` by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "pynq_cv" / "calibration.json"
+
+
+def read(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A calibration file's content, checked (ValueError naming the problem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"calibration file {path} does not exist or is not a file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"calibration file {path} cannot be read: {exc}") from exc
+    if not isinstance(data, dict) or data.get("pynq_cv_calibration") != SCHEMA:
+        raise ValueError(f"{path} is not a pynq_cv calibration file (schema {SCHEMA})")
+    if not isinstance(data.get("constants"), dict):
+        raise ValueError(f"calibration file {path} has no 'constants' object")
+    cost_model.for_board("Pynq-Z2").with_values(data["constants"], "", "check")  # validates
+    return data
+
+
+def apply(costs: BoardCosts, data: dict[str, Any], path: str) -> BoardCosts:
+    """``costs`` with the file's constants in force (each keeps the file as its source)."""
+    note = f"calibration {path} ({data.get('backend', '?')}, {data.get('created', '?')})"
+    values = {
+        name: {"value": c["value"] if isinstance(c, dict) else c, "source": note}
+        for name, c in data["constants"].items()
+    }
+    return costs.with_values(values, note, "calibration")
+
+
+def costs_for(
+    board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None = None,
+) -> tuple[BoardCosts, str]:
+    """The constants in force for an engine, and a sentence saying where they came from."""
+    costs = cost_model.for_board(board)
+    if isinstance(explicit, dict):
+        return costs.with_values(explicit, "given in the call", "override"), "given in the call"
+    if explicit is not None:
+        return apply(costs, read(explicit), str(explicit)), f"calibration file {explicit}"
+    env = os.environ.get(CALIBRATION_ENV, "").strip()
+    if env.lower() in ("none", "off", "0"):
+        return costs, f"published defaults ({CALIBRATION_ENV}={env})"
+    if env:
+        return apply(costs, read(env), env), f"calibration file {env} (from {CALIBRATION_ENV})"
+    path = default_path()
+    if not path.is_file():
+        return costs, "published defaults (no calibration file: run `pynq-cv calibrate`)"
+    try:
+        data = read(path)
+    except ValueError as exc:
+        return costs, f"published defaults ({exc})"
+    if data.get("backend") != backend or data.get("family") != costs.family:
+        return costs, (
+            f"published defaults ({path} was measured on {data.get('backend')}/"
+            f"{data.get('family')}, this engine is {backend}/{costs.family})"
+        )
+    return apply(costs, data, str(path)), f"calibration file {path}"
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def _best(fn: Callable[[], Any], repeat: int) -> float:
+    """The fastest of ``repeat`` runs (the least disturbed by the rest of the machine)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return max(best, 1e-9)
+
+
+def _cv2_constants(rows: int, cols: int, repeat: int) -> dict[str, float]:
+    frame = np.random.default_rng(0).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+    area = _best(lambda: cv2.resize(frame, (cols // 2, rows // 2)), repeat)
+    out = (cols * 2 // 3, rows * 2 // 3)
+    bilinear = _best(lambda: cv2.resize(frame, out), repeat)
+    tiny = frame[:8, :8]
+    call = _best(lambda: cv2.resize(tiny, (4, 4)), repeat * 20)
+    return {
+        "cv2_area2x_bytes_per_s": frame.nbytes / max(area - call, 1e-9),
+        "cv2_bilinear_s_per_out_byte": max(bilinear - call, 1e-9) / (out[0] * out[1] * 3),
+        "cv2_call_s": call,
+        "cv2_threads": float(max(1, cv2.getNumThreads())),
+    }
+
+
+def measure(
+    backend: str | None = None, board: str | None = None, rows: int = 1080, cols: int = 1920,
+    repeat: int = 5,
+) -> dict[str, Any]:
+    """Measure this machine's constants (through ``backend``'s buffers) as a calibration dict.
+
+    On the emulator the numbers are the host's (its buffers are host memory and its flush is
+    a copy): the file says so, and only emulator engines load it by default."""
+    from .dispatch import Resizer  # dispatch builds engines; this module only measures
+
+    options = {"board": board} if board else {}
+    with Resizer(backend, policy="pl", **options) as resizer:
+        engine = resizer.open().engine
+        assert engine is not None
+        hw = engine.board
+        nbytes = rows * cols * 3
+        src = np.random.default_rng(1).integers(0, 256, nbytes, dtype=np.uint8)
+        cached = hw.allocate((nbytes,), np.uint8, cacheable=True)
+        uncached = hw.allocate((nbytes,), np.uint8, cacheable=False)
+        plain = np.empty_like(src)
+        try:
+            found = {
+                "memcpy_bytes_per_s": nbytes / _best(lambda: np.copyto(plain, src), repeat),
+                "wc_write_bytes_per_s": nbytes / _best(lambda: np.copyto(uncached, src), repeat),
+                "uncached_read_bytes_per_s":
+                    nbytes / _best(lambda: np.copyto(plain, uncached), repeat),
+                "flush_s_per_byte": _best(cached.flush, repeat) / nbytes,
+                "invalidate_s_per_byte": _best(cached.invalidate, repeat) / nbytes,
+            }
+            ip = getattr(engine.driver, "ip", None) or getattr(
+                hw.overlay, engine.descriptor.resizer.name
+            )
+            found["register_access_s"] = _best(lambda: [ip.read(0) for _ in range(100)], repeat)
+            found["register_access_s"] /= 100
+            found.update(_cv2_constants(rows, cols, repeat))
+            frame = src.reshape(rows, cols, 3)
+            resizer.resize(frame, (cols // 2, rows // 2))  # the pool's buffers, warm
+            pl_frame = _best(lambda: resizer.resize(frame, (cols // 2, rows // 2)), repeat)
+        finally:
+            cached.freebuffer()
+            uncached.freebuffer()
+        emulated = resizer.backend != "board"
+        desc = engine.descriptor
+        family = engine.planner.costs.family
+    how = f"pynq-cv calibrate on {platform.node() or 'this machine'}, best of {repeat}"
+    return {
+        "pynq_cv_calibration": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "backend": "emulator" if emulated else "board",
+        "board": desc.board,
+        "family": family,
+        "machine": {
+            "machine": platform.machine(), "python": platform.python_version(),
+            "numpy": np.__version__, "opencv": cv2.__version__,
+            "cv2_threads": cv2.getNumThreads(),
+        },
+        "note": (
+            "measured on the host through the board emulator: these are this machine's "
+            "costs, not a board's" if emulated else "measured on the board"
+        ),
+        "constants": {name: {"value": value, "source": how} for name, value in found.items()},
+        "checks": {f"pl_frame_{rows}p_to_{rows // 2}p_s"
+                   + ("_host_emulated" if emulated else ""): pl_frame},
+    }
+
+
+def write(data: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+    """Save a calibration (default: ``PYNQ_CV_CALIBRATION`` if set, else ``default_path()``)."""
+    env = os.environ.get(CALIBRATION_ENV, "").strip()
+    target = Path(path or (env if env and env.lower() not in ("none", "off", "0") else "")
+                  or default_path())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def plan_measurer(engine: Any, repeat: int = 3) -> Callable[..., tuple[PathCost, PathCost]]:
+    """On a real board: time both paths for a new shape on scratch buffers, once, at plan
+    time (FFTW's MEASURE), so the plan rests on this board, never on the user's frames."""
+
+    def measure_shape(key: Any, pl: PathCost, cv2_model: PathCost) -> tuple[PathCost, PathCost]:
+        sizes, copy_in, copy_out, _, _ = key
+        in_rows, in_cols, out_rows, out_cols = sizes
+        scratch = np.random.default_rng(2).integers(0, 256, (in_rows, in_cols, 3), np.uint8)
+        cv2_wall = _best(lambda: cv2.resize(scratch, (out_cols, out_rows)), repeat)
+        pool = engine.pool
+        with pool.lease((in_rows, in_cols, 3)) as in_buf, \
+                pool.lease((out_rows, out_cols, 3)) as out_buf:
+            out = np.empty((out_rows, out_cols, 3), np.uint8)
+
+            def pl_frame() -> None:
+                if copy_in:
+                    np.copyto(in_buf, scratch)
+                engine.driver.run(in_buf, out_buf, sizes)
+                if copy_out:
+                    np.copyto(out, out_buf)
+
+            pl_wall = _best(pl_frame, repeat)
+        ip = pl.parts.get("ip", 0.0)
+        threads = cv2_model.cpu / max(cv2_model.latency, 1e-12)
+        return (
+            PathCost(pl_wall, max(pl_wall - ip, 0.0), {"measured": pl_wall, "ip": ip}),
+            PathCost(cv2_wall, cv2_wall * threads, {"measured": cv2_wall}),
+        )
+
+    return measure_shape
