@@ -57,6 +57,12 @@ def run(short: bool = False) -> list[dict]:
                 row = {"case": name, "backend": backend}
                 row.update(_measure(resizer, shape, dsize, interp, short))
                 rows.append(row)
+    # an eligible frame that the routing plan sends to cv2 (policy latency: cv2 is faster)
+    with pynq_cv.Resizer("emulator", policy="latency") as resizer:
+        resizer.open()
+        row = {"case": "32x32 BGR LINEAR, planned", "backend": "emulator cpu_faster"}
+        row.update(_measure(resizer, (32, 32, 3), (16, 16), cv2.INTER_LINEAR, short))
+        rows.append(row)
     pynq_cv.use_backend("emulator")
     pynq_cv.default_resizer().open()
     with pynq_cv.patched():

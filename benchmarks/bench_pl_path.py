@@ -116,7 +116,7 @@ def run(short: bool = False) -> list[dict]:
     for name, in_hw, out_hw in CASES:
         dsize = (out_hw[1], out_hw[0])
         floor = _memcpy_floor(in_hw, out_hw, 5 if short else 40)
-        with pynq_cv.Resizer("emulator") as rz:
+        with pynq_cv.Resizer("emulator", policy="pl") as rz:
             src = np.random.default_rng(0).integers(0, 256, (*in_hw, 3), dtype=np.uint8)
             rows.append(_row(rz, name, "numpy frame", src, None, dsize, floor, frames))
             lent_src, lent_dst = rz.lend((*in_hw, 3)), rz.lend((*out_hw, 3))
