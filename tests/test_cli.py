@@ -16,7 +16,7 @@ from PIL import Image
 
 import pynq_cv
 from pynq_cv import cli
-from pynq_cv.cli import main, write_synthetic_clip
+from pynq_cv.cli import bench, main, verify, write_synthetic_clip
 from pynq_cv.costs import for_board, pl_cost
 
 ENV = dict(os.environ, PYNQ_CV_BACKEND="emulator")
@@ -197,7 +197,7 @@ def test_verify_fails_when_the_pl_differs_from_the_model(monkeypatch, capsys):
         out[0, 0, 0] ^= 1
         return out
 
-    monkeypatch.setattr(cli, "exact_model", lambda: off_by_one)
+    monkeypatch.setattr(verify, "exact_model", lambda: off_by_one)
     assert main(["verify", "--sizes", "64x48:32x24"]) == 1
     out = capsys.readouterr().out
     assert "<- differs" in out and "FAIL: 3 PL frame(s) differ" in out
@@ -206,7 +206,7 @@ def test_verify_fails_when_the_pl_differs_from_the_model(monkeypatch, capsys):
 def test_verify_fails_when_the_pl_path_faults(monkeypatch, capsys):
     resizer = pynq_cv.Resizer("emulator").open()
     resizer.engine.board.faults.dma_error("send", count=1)
-    monkeypatch.setattr(cli, "own_engine", lambda args: resizer)
+    monkeypatch.setattr(verify, "own_engine", lambda args: resizer)
     assert main(["verify", "--sizes", "64x48:32x24"]) == 1
     captured = capsys.readouterr()
     assert "CPU (fault_dma_error)" in captured.out and "<- PL fault" in captured.out
@@ -244,7 +244,7 @@ def test_bench_finds_the_repositorys_benchmarks(monkeypatch):
 
 
 def test_bench_without_benchmarks_says_so_and_exits_2(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(cli, "benchmarks_dir", lambda: tmp_path / "missing")
+    monkeypatch.setattr(bench, "benchmarks_dir", lambda: tmp_path / "missing")
     assert main(["bench"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("pynq-cv: error: no benchmarks found") and "\n" not in err

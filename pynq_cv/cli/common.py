@@ -1,0 +1,259 @@
+"""What the ``pynq-cv`` commands share: the usage-error type, argument parsers, the synthetic
+clip (also used by the examples), and opening the engine the way the user asked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+import pynq_cv
+from pynq_cv.backends.board import board_name
+from pynq_cv.backends.select import requested_backend
+from pynq_cv.errors import BackendUnavailable
+
+PROG = "pynq-cv"
+
+INTERPOLATIONS = {
+    "linear": cv2.INTER_LINEAR,
+    "nearest": cv2.INTER_NEAREST,
+    "area": cv2.INTER_AREA,
+    "cubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+
+
+class CliError(Exception):
+    """A user's mistake or an unusable environment: one line on stderr, exit ``code``."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``pynq-cv: error:`` line and no exit()."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise CliError(f"{message} (see '{self.prog} --help')", 2)
+
+
+# -- small parsers -----------------------------------------------------------------------------
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"960x540"`` -> ``(960, 540)`` (width, height, both >= 1)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 960x540"
+        ) from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: both sides must be at least 1")
+    return width, height
+
+
+def parse_size_pair(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``"1920x1080:960x540"`` -> input and output sizes (each width, height)."""
+    left, sep, right = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(
+            f"bad size pair {text!r}: expected IN:OUT, e.g. 1920x1080:960x540"
+        )
+    return parse_size(left), parse_size(right)
+
+
+def parse_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad scale {text!r}: expected a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"bad scale {text!r}: must be a positive number")
+    return value
+
+
+def parse_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad count {text!r}: expected an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"bad count {text!r}: must be at least 1")
+    return value
+
+
+def wxh(shape: Sequence[int]) -> str:
+    return f"{shape[1]}x{shape[0]}"
+
+
+def describe_array(img: np.ndarray) -> str:
+    channels = img.shape[2] if img.ndim == 3 else 1
+    return f"{wxh(img.shape)}, {channels} channel{'s' if channels != 1 else ''} {img.dtype}"
+
+
+# -- the synthetic clip (shared with examples/) ------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _backdrop(width: int, height: int) -> np.ndarray:
+    """Gradients twice as wide as the frame: a frame is a window that scrolls along it."""
+    x = np.arange(2 * width, dtype=np.float32)[None, :]
+    y = np.arange(height, dtype=np.float32)[:, None]
+    blue = (x * (255.0 / width)) % 256.0 + 0.0 * y
+    green = (y * (255.0 / max(height - 1, 1))) + 0.0 * x
+    red = 127.5 + 127.5 * np.sin(x * (6.2832 / width) * 3) * np.cos(y * (6.2832 / height) * 2)
+    out = np.stack([blue, green, red], axis=2)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    out.flags.writeable = False
+    return out
+
+
+def synthetic_frame(index: int, width: int = 1920, height: int = 1080) -> np.ndarray:
+    """Frame ``index`` of a deterministic clip: scrolling gradients, moving shapes, a counter.
+
+    Fresh BGR uint8 ``height x width x 3`` array; the same index gives the same pixels."""
+    offset = (index * max(width // 120, 1)) % width
+    frame = np.ascontiguousarray(_backdrop(width, height)[:, offset : offset + width])
+    s = min(width, height)
+    t = index / 30.0
+    center = (
+        int(width / 2 + width * 0.35 * np.cos(t * 1.3)),
+        int(height / 2 + height * 0.35 * np.sin(t * 2.1)),
+    )
+    cv2.circle(frame, center, max(s // 8, 2), (40, 220, 255), -1, cv2.LINE_AA)
+    side = max(s // 6, 2)
+    x0 = int((index * max(width // 90, 1)) % max(width - side, 1))
+    y0 = height - side - max(s // 20, 1)
+    cv2.rectangle(frame, (x0, max(y0, 0)), (x0 + side, max(y0, 0) + side), (255, 60, 60), -1)
+    # a small checkerboard patch: sharp edges show interpolation differences
+    cell = max(s // 40, 1)
+    board = (np.indices((8 * cell, 8 * cell)).sum(axis=0) // cell) % 2
+    patch = (board * 255).astype(np.uint8)[:, :, None]
+    py, px = max(s // 20, 0), max(s // 20, 0)
+    h_fit, w_fit = min(patch.shape[0], height - py), min(patch.shape[1], width - px)
+    if h_fit > 0 and w_fit > 0:
+        frame[py : py + h_fit, px : px + w_fit] = patch[:h_fit, :w_fit]
+    if s >= 60:
+        scale = s / 540.0
+        cv2.putText(
+            frame, f"pynq_cv {index:05d}", (px, py + 8 * cell + int(50 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX, 1.2 * scale, (255, 255, 255), max(int(2 * scale), 1),
+            cv2.LINE_AA,
+        )
+    return frame
+
+
+def synthetic_frames(count: int, width: int, height: int) -> Iterator[np.ndarray]:
+    for index in range(count):
+        yield synthetic_frame(index, width, height)
+
+
+def write_synthetic_clip(
+    path: str | os.PathLike[str], frames: int, width: int, height: int, fps: float = 30.0
+) -> Path:
+    """Write the synthetic clip as a Motion-JPEG ``.avi`` (OpenCV's built-in writer)."""
+    path = Path(path)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"cv2.VideoWriter cannot write {path} (MJPG)")
+    try:
+        for frame in synthetic_frames(frames, width, height):
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
+
+
+def open_capture(source: str) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` of a file path or a camera index ("0", "1", ...)."""
+    if source.isdigit():
+        cap = cv2.VideoCapture(int(source))
+        if not cap.isOpened():
+            raise CliError(f"cannot open camera {source}")
+        return cap
+    if not Path(source).is_file():
+        raise CliError(f"no such file: {source}")
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        raise CliError(f"cannot open {source} as a video")
+    return cap
+
+
+def captured_frames(cap: cv2.VideoCapture, count: int) -> Iterator[np.ndarray]:
+    for _ in range(count):
+        ok, frame = cap.read()
+        if not ok:
+            return
+        yield frame
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    board = board_name(getattr(args, "board", None))
+    if board:
+        options["board"] = board
+    if getattr(args, "bitstream", None):
+        options["bitstream"] = args.bitstream
+    return options
+
+
+def checked_backend(args: argparse.Namespace) -> str | None:
+    """The backend asked for, validated now so a typo is an error, not a silent CPU run."""
+    try:
+        requested_backend(args.backend)
+    except BackendUnavailable as exc:
+        raise CliError(str(exc)) from None
+    return args.backend
+
+
+def _open(resizer: pynq_cv.Resizer) -> pynq_cv.Resizer:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the error below says it once
+        try:
+            return resizer.open()
+        except BackendUnavailable as exc:
+            raise CliError(str(exc), 1) from None
+
+
+def shared_engine(args: argparse.Namespace) -> pynq_cv.Resizer:
+    """The shared engine (what the patched cv2.resize uses) on the requested backend, open."""
+    backend = checked_backend(args)
+    return _open(pynq_cv.use_backend(backend, **backend_options(args)))
+
+
+def own_engine(args: argparse.Namespace) -> pynq_cv.Resizer:
+    backend = checked_backend(args)
+    return _open(pynq_cv.Resizer(backend, **backend_options(args)))
+
+
+def describe_engine(info: dict[str, Any]) -> str:
+    if "overlay" not in info:
+        return f"{info['backend']} backend: every frame runs cv2.resize"
+    return f"{info['backend']} backend, {info['board']} ({info['overlay']}, {info['build']} build)"
+
+
+def path_taken(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """None if the frame between two stats snapshots ran on the PL, else the fallback reason."""
+    if after["pl"] > before["pl"]:
+        return None
+    grew = [
+        reason for reason, n in after["fallback"].items() if n > before["fallback"].get(reason, 0)
+    ]
+    return ", ".join(grew) or "unknown"
+
+
+def format_counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"

@@ -1,0 +1,122 @@
+"""``pynq-cv demo``: a short clip through the patched cv2.resize, then where the frames ran."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+import pynq_cv
+from pynq_cv.cli.common import (
+    PROG,
+    CliError,
+    captured_frames,
+    describe_engine,
+    format_counts,
+    open_capture,
+    shared_engine,
+    synthetic_frames,
+)
+
+
+def _demo_frames(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], str, Any]:
+    """The demo's frames, what they are, and the capture to release (or None)."""
+    if args.source is None:
+        in_w, in_h = args.input_size
+        return synthetic_frames(args.frames, in_w, in_h), f"synthetic {in_w}x{in_h} clip", None
+    cap = open_capture(args.source)
+    ok, first = cap.read()
+    if not ok:
+        cap.release()
+        raise CliError(f"no frames could be read from {args.source}", 1)
+    return itertools.chain([first], captured_frames(cap, args.frames - 1)), args.source, cap
+
+
+def _video_writer(path: str, size: tuple[int, int]) -> Any:
+    if not Path(path).resolve().parent.is_dir():
+        raise CliError(f"no such directory: {Path(path).parent}")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
+    if not writer.isOpened():
+        raise CliError(f"cannot write {path} (Motion-JPEG; use .avi)")
+    return writer
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out_w, out_h = args.size
+    engine = shared_engine(args)
+    info = engine.info()
+    writer = _video_writer(args.output, (out_w, out_h)) if args.output else None
+    try:
+        frames, what, cap = _demo_frames(args)
+    except CliError:
+        if writer is not None:
+            writer.release()
+        raise
+    print(f"{PROG} demo: {args.frames} frames of {what} -> {out_w}x{out_h} through cv2.resize")
+    print(f"  on the {describe_engine(info)}")
+    print(f"  ({info['why']})")
+    pynq_cv.reset_stats()
+    side = max(args.frames // 4, 1)
+    tty = sys.stderr.isatty()
+    resize_seconds = 0.0
+    done = 0
+    pynq_cv.patch()
+    started = time.perf_counter()
+    try:
+        for index, frame in enumerate(frames):
+            t0 = time.perf_counter()
+            small = cv2.resize(frame, (out_w, out_h))
+            resize_seconds += time.perf_counter() - t0
+            if writer is not None:
+                writer.write(small)
+            done += 1
+            if index % side == 0:
+                # frames the PL does not take, so that the fallback reasons show
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                cv2.resize(gray, (out_w, out_h))  # one channel
+                cv2.resize(frame, (out_w // 4, out_h // 4), interpolation=cv2.INTER_AREA)
+                cv2.resize(frame, (321, 241))  # 321 * 241 * 3 bytes: not a multiple of 4
+            if tty:
+                print(f"\r  frame {done}/{args.frames}", end="", file=sys.stderr, flush=True)
+            elif done % side == 0 or done == args.frames:
+                print(f"  frame {done}/{args.frames}", file=sys.stderr, flush=True)
+    finally:
+        wall = time.perf_counter() - started
+        pynq_cv.unpatch()
+        if cap is not None:
+            cap.release()
+        if writer is not None:
+            writer.release()
+        if tty:
+            print(file=sys.stderr)
+    stats = pynq_cv.stats()
+    calls = stats["pl"] + stats["cpu"]
+    print()
+    print(f"cv2.resize calls     {calls}: {stats['pl']} on the PL, {stats['cpu']} on the CPU")
+    print(f"fallback reasons     {format_counts(stats['fallback'])}")
+    print(f"faults               {format_counts(stats['faults'])}")
+    print(f"wall time            {wall:.2f} s for {done} frames: {done / wall:.1f} fps "
+          "(making the frames included)")
+    print(f"inside cv2.resize    {resize_seconds:.2f} s: "
+          f"{resize_seconds / done * 1e3:.2f} ms per frame")
+    if stats["pl"]:
+        board = stats["board_seconds"]
+        print(f"modelled board time  {board:.3f} s on the PL: "
+              f"{board / stats['pl'] * 1e3:.2f} ms per frame, {stats['pl'] / board:.1f} fps "
+              "(the IP's cycle model at its clock)")
+        if info["backend"] == "emulator":
+            print("                     (the emulator runs as fast as this host allows; "
+                  "a board takes the modelled time)")
+        print(f"copies               in {stats['copies_in']}, out {stats['copies_out']}, "
+              f"{stats['bytes_moved'] / 1e6:.1f} MB moved through the DMA")
+    if writer is not None:
+        print(f"wrote                {args.output}")
+    pynq_cv.close()
+    return 0
