@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,13 @@ def costs_for(
     env = os.environ.get(CALIBRATION_ENV, "").strip()
     if env.lower() in ("none", "off", "0"):
         return costs, f"published defaults ({CALIBRATION_ENV}={env})"
-    if env:
-        return apply(costs, read(env), env), f"calibration file {env} (from {CALIBRATION_ENV})"
+    if env:  # set outside this program: a bad file must not turn the PL off, only be said
+        try:
+            return apply(costs, read(env), env), f"calibration file {env} (from {CALIBRATION_ENV})"
+        except ValueError as exc:
+            warnings.warn(f"pynq_cv: {CALIBRATION_ENV}: {exc}; using the published costs",
+                          RuntimeWarning, stacklevel=2)
+            return costs, f"published defaults ({CALIBRATION_ENV}: {exc})"
     path = default_path()
     if not path.is_file():
         return costs, "published defaults (no calibration file: run `pynq-cv calibrate`)"
@@ -102,6 +108,7 @@ def costs_for(
 
 def _best(fn: Callable[[], Any], repeat: int) -> float:
     """The fastest of ``repeat`` runs (the least disturbed by the rest of the machine)."""
+    fn()  # warm: first-call costs (thread pools, page faults) are not the steady state
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -136,7 +143,8 @@ def measure(
     from .dispatch import Resizer  # dispatch builds engines; this module only measures
 
     options = {"board": board} if board else {}
-    with Resizer(backend, policy="pl", **options) as resizer:
+    # calibration={}: measuring needs no earlier calibration (nor a readable one)
+    with Resizer(backend, policy="pl", calibration={}, **options) as resizer:
         engine = resizer.open().engine
         assert engine is not None
         hw = engine.board

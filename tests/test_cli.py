@@ -206,7 +206,7 @@ def test_verify_fails_when_the_pl_differs_from_the_model(monkeypatch, capsys):
 def test_verify_fails_when_the_pl_path_faults(monkeypatch, capsys):
     resizer = pynq_cv.Resizer("emulator").open()
     resizer.engine.board.faults.dma_error("send", count=1)
-    monkeypatch.setattr(verify, "own_engine", lambda args: resizer)
+    monkeypatch.setattr(verify, "own_engine", lambda args, **kw: resizer)
     assert main(["verify", "--sizes", "64x48:32x24"]) == 1
     captured = capsys.readouterr()
     assert "CPU (fault_dma_error)" in captured.out and "<- PL fault" in captured.out

@@ -289,3 +289,15 @@ def test_measured_planning_times_both_paths_once_on_scratch_buffers():
         for _ in range(3):  # the plan stays put: same path, same values
             assert np.array_equal(r.resize(src, (80, 60)), first)
         assert len(r.info()["plans"]) == 1
+
+
+def test_the_calibrate_command_writes_a_file_info_then_names(tmp_path, capsys):
+    from pynq_cv.cli import main
+
+    path = tmp_path / "cal.json"
+    assert main(["calibrate", "--backend", "emulator", "--quick", "--output", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "not a board's" in out and str(path) in out
+    assert calibration.read(path)["backend"] == "emulator"
+    with pynq_cv.Resizer("emulator", calibration=path) as r:
+        assert r.info()["costs"]["cv2_call_s"]["origin"] == "calibration"

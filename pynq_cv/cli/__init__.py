@@ -25,6 +25,7 @@ from typing import Any
 import pynq_cv
 from pynq_cv.backends.board import BITSTREAM_ENV
 from pynq_cv.cli.bench import benchmarks_dir, cmd_bench, format_table
+from pynq_cv.cli.calibrate import cmd_calibrate
 from pynq_cv.cli.common import (
     INTERPOLATIONS,
     PROG,
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--board", metavar="NAME",
                        help="board whose overlay descriptor to use, e.g. Pynq-Z2, KV260 "
                             "(default: $PYNQ_CV_BOARD or $BOARD, else Pynq-Z2)")
+    group.add_argument("--policy", metavar="NAME", type=str.lower,
+                       choices=("auto", "latency", "offload", "pl", "cpu"),
+                       help="which eligible frames go to the PL: auto, latency, offload, pl, cpu "
+                            "(default: $PYNQ_CV_POLICY, else auto)")
     group.add_argument("--bitstream", metavar="PATH",
                        help=f"the resizer .bit on a board (default: ${BITSTREAM_ENV}, else "
                             "the installed pynq-helloworld package)")
@@ -114,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--sizes", type=parse_size_pair, nargs="+", metavar="IN:OUT",
                         help="size pairs as WxH:WxH (default: a mix of down- and upscales)")
     verify.set_defaults(run=cmd_verify)
+
+    cal = sub.add_parser("calibrate", parents=[engine],
+                         help="measure this machine's cost constants into a calibration file",
+                         description="Time copies by cacheability, flush, invalidate, a register "
+                                     "access and cv2.resize, and write a calibration file that "
+                                     "later runs load (on the emulator: the host's costs).")
+    cal.add_argument("--output", metavar="FILE.json",
+                     help="where to write (default: $PYNQ_CV_CALIBRATION, else "
+                          "~/.config/pynq_cv/calibration.json)")
+    cal.add_argument("--quick", action="store_true", help="small frames, one repeat")
+    cal.set_defaults(run=cmd_calibrate)
 
     bench = sub.add_parser("bench", help="run the benchmarks of a source checkout",
                            description="Run benchmarks/bench_*.py (each exposes run(short)).")

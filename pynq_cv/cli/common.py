@@ -207,6 +207,8 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
         options["board"] = board
     if getattr(args, "bitstream", None):
         options["bitstream"] = args.bitstream
+    if getattr(args, "policy", None):
+        options["policy"] = args.policy
     return options
 
 
@@ -234,9 +236,24 @@ def shared_engine(args: argparse.Namespace) -> pynq_cv.Resizer:
     return _open(pynq_cv.use_backend(backend, **backend_options(args)))
 
 
-def own_engine(args: argparse.Namespace) -> pynq_cv.Resizer:
+def own_engine(args: argparse.Namespace, **overrides: Any) -> pynq_cv.Resizer:
     backend = checked_backend(args)
-    return _open(pynq_cv.Resizer(backend, **backend_options(args)))
+    return _open(pynq_cv.Resizer(backend, **{**backend_options(args), **overrides}))
+
+
+def describe_plans(info: dict[str, Any]) -> list[str]:
+    """One line per routing plan: the path, why, and both paths' modelled costs."""
+    if "plans" not in info:
+        return []
+    lines = [f"routing              policy {info['policy']}; costs: {info['costs_from']}"]
+    for plan in info["plans"]:
+        why = f" ({plan['reason']})" if plan["reason"] else ""
+        lines.append(
+            f"  {plan['shape']} {plan['mode']}: {plan['path']}{why}, MODELLED for "
+            f"{info['board']}: PL {plan['pl_ms']:.1f} ms ({plan['pl_cpu_ms']:.1f} ms CPU), "
+            f"cv2 {plan['cv2_ms']:.1f} ms ({plan['cv2_cpu_ms']:.1f} ms CPU) [{plan['basis']}]"
+        )
+    return lines
 
 
 def describe_engine(info: dict[str, Any]) -> str:

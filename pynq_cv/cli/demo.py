@@ -19,6 +19,7 @@ from pynq_cv.cli.common import (
     CliError,
     captured_frames,
     describe_engine,
+    describe_plans,
     format_counts,
     open_capture,
     shared_engine,
@@ -110,12 +111,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         board = stats["board_seconds"]
         print(f"modelled board time  {board:.3f} s on the PL: "
               f"{board / stats['pl'] * 1e3:.2f} ms per frame, {stats['pl'] / board:.1f} fps "
-              "(the IP's cycle model at its clock)")
+              "(copies, cache upkeep and the IP's cycles)")
         if info["backend"] == "emulator":
             print("                     (the emulator runs as fast as this host allows; "
                   "a board takes the modelled time)")
         print(f"copies               in {stats['copies_in']}, out {stats['copies_out']}, "
               f"{stats['bytes_moved'] / 1e6:.1f} MB moved through the DMA")
+    for line in describe_plans(pynq_cv.info()):
+        print(line)
     if writer is not None:
         print(f"wrote                {args.output}")
     pynq_cv.close()

@@ -72,6 +72,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"pool             budget {pool['budget_bytes'] / 2**20:.0f} MiB, "
               f"{pool['buffers']} buffers live ({pool['live_bytes'] / 2**20:.1f} MiB)")
         print(f"breaker          {info['breaker']}")
+    if "costs" in info:
+        print(f"policy           {info['policy']}")
+        print(f"costs            {info['costs_from']}")
+        for name, c in info["costs"].items():
+            print(f"  {name:<28} {c['value']:<10.4g} {c['unit']:<6} {c['origin']}: {c['source']}")
     print("versions")
     for name, version in report["versions"].items():
         print(f"  {name:<14} {version}")

@@ -59,7 +59,7 @@ def exact_model() -> Any:
 def cmd_verify(args: argparse.Namespace) -> int:
     resize_exact = exact_model()
     pairs = args.sizes or DEFAULT_PAIRS
-    engine = own_engine(args)
+    engine = own_engine(args, policy="pl")  # verification: every eligible frame to the PL
     failures = pl_frames = faults = 0
     with engine:
         print(f"{PROG} verify on the {describe_engine(engine.info())}")

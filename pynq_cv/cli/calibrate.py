@@ -1,0 +1,28 @@
+"""``pynq-cv calibrate``: measure this machine's cost constants and save them for later runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from pynq_cv import calibration
+from pynq_cv.cli.common import PROG, CliError, backend_options, checked_backend
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    backend = checked_backend(args)
+    options = backend_options(args)
+    rows, cols, repeat = (270, 480, 1) if args.quick else (1080, 1920, 5)
+    try:
+        data = calibration.measure(backend, options.get("board"), rows, cols, repeat)
+        path = calibration.write(data, args.output)
+    except OSError as exc:
+        raise CliError(f"cannot write the calibration file: {exc}", 1) from None
+    print(f"{PROG} calibrate: {data['backend']} {data['board']} ({data['family']}), "
+          f"{rows}p frames, best of {repeat}")
+    print(f"  {data['note']}")
+    for name, c in data["constants"].items():
+        print(f"  {name:<28} {c['value']:.4g}")
+    for name, value in data["checks"].items():
+        print(f"  check: {name} = {value * 1e3:.2f} ms")
+    print(f"wrote {path}; later runs load it (info shows which constants are in force)")
+    return 0
