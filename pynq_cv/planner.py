@@ -137,8 +137,11 @@ class Planner:
         cv2 = cost_model.cv2_cost(self.costs, sizes, src_cacheable=src_cacheable)
         basis = "model"
         if self.measure is not None and policy in ("latency", "offload"):
-            pl, cv2 = self.measure(key, pl, cv2)
-            basis = "measured"
+            try:
+                pl, cv2 = self.measure(key, pl, cv2)
+                basis = "measured"
+            except Exception as exc:  # noqa: BLE001 -- a busy or faulty PL: keep the model
+                basis = f"model (measuring failed: {type(exc).__name__})"
         if policy == "pl":
             to_pl = True
         elif policy == "cpu":

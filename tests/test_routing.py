@@ -301,3 +301,12 @@ def test_the_calibrate_command_writes_a_file_info_then_names(tmp_path, capsys):
     assert calibration.read(path)["backend"] == "emulator"
     with pynq_cv.Resizer("emulator", calibration=path) as r:
         assert r.info()["costs"]["cv2_call_s"]["origin"] == "calibration"
+
+
+def test_a_failed_measurement_keeps_the_model_plan():
+    def broken(key, pl, cv2):
+        raise pynq_cv.PLFault("busy", "the IP is busy")
+
+    p = planner.Planner(costs.for_board("KV260"), 100_000_000, "latency", measure=broken)
+    plan = p.plan((SIZES, True, True, False, True))
+    assert plan.basis.startswith("model (measuring failed") and plan.reason == "cpu_faster"
