@@ -22,7 +22,7 @@ import numpy as np
 
 from . import calibration as calibration_mod
 from . import cv2compat
-from .backends.select import open_board
+from .backends.select import open_board, requested_backend
 from .breaker import CircuitBreaker
 from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
@@ -120,7 +120,14 @@ class Resizer:
 
     Nothing is opened at construction: the board (real or emulated) and its overlay are
     opened by the first frame that could use them, or by ``open()``. Use as a context
-    manager to free every pool buffer on exit.
+    manager to free every pool buffer on exit. The backend name is checked here, so a typo
+    raises ``BackendUnavailable`` at the caller's line.
+
+    On a real board: ``overlay`` is an ``Overlay`` the caller loaded (used as it is, never
+    downloaded; IP names from the descriptor or ``dma_name=``/``resizer_name=``);
+    ``reprogram=True`` (or ``PYNQ_CV_REPROGRAM=1``) lets the resizer replace another design
+    the PL holds; ``wait_for_pl`` seconds to wait for another process's hold on the PL
+    (default: do not wait; frames run on the CPU with reason ``pl_in_use``).
     """
 
     def __init__(
@@ -134,13 +141,29 @@ class Resizer:
         policy: str | None = None,
         calibration: str | os.PathLike[str] | dict[str, Any] | None = None,
         planning: str | None = None,
+        overlay: Any = None,
+        reprogram: bool | None = None,
+        wait_for_pl: float | None = None,
         **backend_options: Any,
     ) -> None:
         """``policy``: which eligible frames go to the PL (see ``planner``; default
         ``PYNQ_CV_POLICY`` or ``auto``). ``calibration``: a calibration file or a dict of cost
         constants (default: ``PYNQ_CV_CALIBRATION``, else the per-user file). ``planning``:
         ``"estimate"`` (the cost model) or ``"measure"`` (time both paths on scratch buffers
-        once per new shape; the default on a real board)."""
+        once per new shape; the default on a real board). ``overlay``, ``reprogram``,
+        ``wait_for_pl``: see the class docstring."""
+        if overlay is not None and backend is None:
+            backend = "board"  # the caller's own overlay: a real board, whatever the env says
+        chosen = requested_backend(backend)  # raises now, at the caller's line, on a typo
+        if overlay is not None and chosen != "board":
+            raise BackendUnavailable(f"overlay= needs the board backend, not {chosen!r}")
+        if wait_for_pl is not None and not 0.0 <= float(wait_for_pl) < float("inf"):
+            raise ValueError(f"wait_for_pl must be finite seconds >= 0, not {wait_for_pl!r}")
+        for key, value in (
+            ("overlay", overlay), ("reprogram", reprogram), ("wait_for_pl", wait_for_pl),
+        ):
+            if value is not None:
+                backend_options[key] = value
         self.policy = resolve_policy(policy)  # a bad name fails here, not inside a frame
         if planning not in (None, "estimate", "measure"):
             raise ValueError(f"planning must be 'estimate' or 'measure', got {planning!r}")
@@ -160,6 +183,7 @@ class Resizer:
         self._engine: Engine | None = None
         self._closed_pool: BufferPool | None = None  # where lent buffers go after close
         self._off: str | None = None  # set when the PL can never be used: the reason
+        self._off_details: dict[str, Any] = {}  # what info() adds about it (e.g. pl_holder)
         self._open_lock = threading.Lock()
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
@@ -173,8 +197,8 @@ class Resizer:
 
         Raises ``BackendUnavailable`` (with the reason) when no PL path can be opened."""
         self._ensure_engine()
-        if self._off == "no_backend":
-            raise BackendUnavailable(self.why)
+        if self._engine is None and self._off not in ("backend_cpu", "closed"):
+            raise BackendUnavailable(self.why, reason=self._off or "no_backend")
         return self
 
     def _ensure_engine(self) -> Engine | None:
@@ -193,11 +217,18 @@ class Resizer:
                             board, self.budget_bytes, self.deadlines, self.policy,
                             self.calibration, self.backend, self.planning,
                         )
+                        self.stats.emulated = bool(
+                            getattr(board, "emulated", False) or board.name.startswith("emul")
+                        )
                 except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
-                    self._off = "no_backend"
+                    # a PL taken by another process or design is not a fault of ours
+                    self._off = getattr(exc, "reason", "no_backend")
+                    self._off_details = dict(getattr(exc, "details", {}))
                     self.why = f"PL unavailable: {exc}"
-                    self.stats.count_fault("overlay")
-                    self._warn_once("overlay", self.why)
+                    if self._off == "no_backend":
+                        self.stats.count_fault("overlay")
+                    self._warn_once("overlay" if self._off == "no_backend" else self._off, self.why)
+                self.stats.backend = self.backend if self._engine is not None else "cpu"
         return self._engine
 
     def close(self) -> None:
@@ -489,6 +520,7 @@ class Resizer:
     def info(self) -> dict[str, Any]:
         engine = self._ensure_engine()
         out: dict[str, Any] = {"backend": self.backend or "cpu", "why": self.why}
+        out.update(self._off_details)
         if engine is not None:
             desc = engine.descriptor
             out.update(

@@ -1,5 +1,9 @@
 """pynq_cv's own errors. cv2's errors stay cv2's: bad arguments raise ``cv2.error``."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class PynqCvError(Exception):
     """Base of pynq_cv's own errors."""
@@ -9,11 +13,18 @@ class BackendUnavailable(PynqCvError):
     """The requested backend cannot be used here (the message says why).
 
     ``on_board`` is True when a bitstream was found or given but would not load or match
-    its descriptor: a misconfigured board deserves a warning rather than a quiet fallback."""
+    its descriptor: a misconfigured board deserves a warning rather than a quiet fallback.
+    ``reason`` is the fallback reason frames are counted under ("no_backend", or e.g.
+    "pl_in_use", "pl_holds_other_overlay"); ``details`` goes into ``info()``."""
 
-    def __init__(self, message: str, on_board: bool = False) -> None:
+    def __init__(
+        self, message: str, on_board: bool = False, *, reason: str = "no_backend",
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.on_board = on_board
+        self.reason = reason
+        self.details = dict(details or {})
 
 
 class PLFault(PynqCvError):

@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 
+from .dispatch import default_resizer
 from .dispatch import resize as _dispatching_resize
 
 _lock = threading.Lock()
@@ -25,8 +26,11 @@ def is_patched() -> bool:
 
 
 def patch() -> None:
-    """Route ``cv2.resize`` through pynq_cv (no-op if already patched)."""
+    """Route ``cv2.resize`` through pynq_cv (no-op if already patched).
+
+    Raises ``BackendUnavailable`` now if ``PYNQ_CV_BACKEND`` names no known backend."""
     global _original
+    default_resizer()  # made (not opened) here, so a bad backend name fails at this line
     with _lock:
         if cv2.resize is not _dispatching_resize:
             _original = cv2.resize

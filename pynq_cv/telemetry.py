@@ -14,6 +14,8 @@ class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.cpu_events: deque[str] = deque()  # fallback reasons not yet folded in
+        self.backend: str | None = None  # set when the engine opens ("cpu" if no PL path)
+        self.emulated = False  # True when "pl" frames are computed by an emulator
         self.reset()
 
     def reset(self) -> None:
@@ -74,7 +76,9 @@ class Stats:
         self.fold()
         with self._lock:
             return {
+                "backend": self.backend,
                 "pl": self.pl,
+                "emulated": self.pl if self.emulated else 0,  # of "pl": computed by an emulator
                 "cpu": self.cpu,
                 "fallback": dict(self.fallback),
                 "faults": dict(self.faults),

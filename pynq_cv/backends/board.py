@@ -1,11 +1,19 @@
 """The real board: ``pynq`` imported lazily, the HelloWorld resizer overlay loaded on demand.
 
 Nothing is programmed at import: ``PynqBoard()`` is built when the first eligible frame
-arrives (or when asked), and loading the overlay is what programs the PL.
+arrives (or when asked). A good citizen on a shared board, it first takes the PL's
+inter-process lock (``pl_lock``), then looks at what the PL holds (``pynq.PL.bitfile_name``,
+read before any ``Overlay`` is built: on pynq >= 3 building one changes it) and only then
+loads: the resizer already there is attached without a download; another design is never
+overwritten unless asked (``reprogram=True`` / ``PYNQ_CV_REPROGRAM=1``); an overlay the
+user loaded (``overlay=``) is used as it is. Only a bitstream pynq_cv downloaded itself is
+ever downloaded again by recovery.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import filecmp
 import importlib.util
 import os
 import threading
@@ -16,9 +24,13 @@ from typing import Any
 from ..descriptors import OverlayDescriptor, descriptor_for, ip_dict_mismatches
 from ..driver import SharedIP
 from ..errors import BackendUnavailable
+from ..pl_lock import PLLock
 
 BITSTREAM_ENV = "PYNQ_CV_BITSTREAM"
 BOARD_ENV = "PYNQ_CV_BOARD"
+REPROGRAM_ENV = "PYNQ_CV_REPROGRAM"
+FPGA_MANAGER = Path("/sys/class/fpga_manager/fpga0")  # the Zynq's PL, as Linux shows it
+PL_LOCK_KEY = "pl-fpga0"  # one PL per Zynq / Zynq MPSoC: one lock, whatever is loaded on it
 
 
 def find_bitstream(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, str]:
@@ -48,16 +60,97 @@ def board_name(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(BOARD_ENV) or os.environ.get("BOARD") or None
 
 
+def machine_has_pl() -> bool:
+    """On a PYNQ board: ``pynq`` imports and the machine has a PL (Linux's fpga_manager, or a
+    device in pynq's list). Off a board the emulator may stand in; on one, never."""
+    try:
+        pynq = _import_pynq()
+    except BackendUnavailable:
+        return False
+    if FPGA_MANAGER.exists():
+        return True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "No devices found" off-board
+            return len(pynq.Device.devices) > 0
+    except Exception:  # noqa: BLE001 -- a pynq that cannot list devices has none for us
+        return False
+
+
+def loaded_bitstream(pynq: Any) -> str | None:
+    """What the PL holds according to pynq (None: nothing known, or pynq cannot say)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            name = pynq.PL.bitfile_name
+    except Exception:  # noqa: BLE001 -- off-board pynq raises 'No Devices Found' here
+        return None
+    return str(name) if name else None
+
+
+def same_bitstream(loaded: str, path: Path) -> bool:
+    """``loaded`` (pynq's record) is ``path``: the same file, or a byte-identical copy."""
+    other = Path(loaded)
+    try:
+        return other.resolve() == path.resolve() or (
+            other.is_file() and filecmp.cmp(other, path, shallow=False)
+        )
+    except OSError:
+        return False
+
+
+def _wants_reprogram(reprogram: bool | None) -> bool:
+    if reprogram is not None:
+        return bool(reprogram)
+    return os.environ.get(REPROGRAM_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _import_pynq() -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pynq
+    except ImportError as exc:
+        raise BackendUnavailable(f"pynq is not importable ({exc})") from exc
+    return pynq
+
+
+def _named(
+    desc: OverlayDescriptor, ip_dict: dict[str, Any], dma_name: str | None,
+    resizer_name: str | None,
+) -> OverlayDescriptor:
+    """The descriptor with the IP names of a user's own design (addresses from its ip_dict)."""
+    def rename(ip: Any, name: str | None) -> Any:
+        if not name:
+            return ip
+        addr = (ip_dict.get(name) or {}).get("phys_addr")
+        return dataclasses.replace(ip, name=name, base=ip.base if addr is None else int(addr))
+
+    return dataclasses.replace(
+        desc, dma=rename(desc.dma, dma_name), resizer=rename(desc.resizer, resizer_name)
+    )
+
+
 _shared: dict[str, PynqBoard] = {}
+_users: dict[str, int] = {}
 _shared_lock = threading.Lock()
+
+
+def _shared_key(options: dict[str, Any]) -> str:
+    overlay = options.get("overlay")
+    if overlay is not None:
+        name = getattr(overlay, "bitfile_name", None)
+        return str(Path(name).resolve()) if name else f"overlay-{id(overlay)}"
+    path, _ = find_bitstream(options.get("bitstream"))
+    return str(path.resolve()) if path is not None else ""
 
 
 def open_shared(**options: Any) -> PynqBoard:
     """One ``PynqBoard`` per process: two engines on one board would load the bitstream
     twice (resetting a frame in flight) and interleave their register writes; a different
-    bitstream would reprogram the PL under the first one."""
-    path, _ = find_bitstream(options.get("bitstream"))
-    key = str(path.resolve()) if path is not None else ""
+    bitstream would reprogram the PL under the first one. Each open is matched by one
+    ``close()``; the last one lets go of the PL's inter-process lock."""
+    key = _shared_key(options)
     with _shared_lock:
         board = _shared.get(key)
         if board is None:
@@ -68,14 +161,31 @@ def open_shared(**options: Any) -> PynqBoard:
                     on_board=True,
                 )
             board = PynqBoard(**options)
+            board.shared_key = key
             _shared[key] = board
+        _users[key] = _users.get(key, 0) + 1
         return board
+
+
+def _close_shared(board: PynqBoard) -> bool:
+    """One user of a shared board is done; True when it was the last (or not shared)."""
+    key = getattr(board, "shared_key", None)
+    with _shared_lock:
+        if key is None or _shared.get(key) is not board:
+            return True
+        _users[key] -= 1
+        if _users[key] > 0:
+            return False
+        del _shared[key], _users[key]
+        return True
 
 
 class PynqBoard:
     """The resizer overlay on a real PYNQ board, through the real ``pynq`` package.
 
     ``shared_ip`` (lock, dirty flag, owed bytes) is shared by every engine's driver on it.
+    ``downloaded`` says whether this process programmed the PL (only then may recovery
+    reprogram it).
     """
 
     name = "board"
@@ -85,37 +195,71 @@ class PynqBoard:
         bitstream: str | os.PathLike[str] | None = None,
         board: str | None = None,
         descriptor: OverlayDescriptor | None = None,
+        *,
+        overlay: Any = None,
+        reprogram: bool | None = None,
+        wait_for_pl: float = 0.0,
+        dma_name: str | None = None,
+        resizer_name: str | None = None,
     ) -> None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import pynq
-        except ImportError as exc:
-            raise BackendUnavailable(f"pynq is not importable ({exc})") from exc
-        path, how = find_bitstream(bitstream)
-        if path is None:
-            raise BackendUnavailable(how)
+        pynq = _import_pynq()
         self.descriptor = descriptor or descriptor_for(board_name(board))
-        self.bitstream = path
-        self.bitstream_origin = how
+        self.downloaded = False
+        self.shared_key: str | None = None
+        if overlay is None:
+            path, how = find_bitstream(bitstream)
+            if path is None:
+                raise BackendUnavailable(how)
+            self.bitstream: Any = path
+            self.bitstream_origin = how
+        else:
+            self.bitstream = getattr(overlay, "bitfile_name", None) or "the given overlay"
+            self.bitstream_origin = "given overlay (used as loaded, never downloaded)"
+        # off a board there is no PL to share (and pynq cannot open one): no lock there
+        self._lock = PLLock(PL_LOCK_KEY).acquire(wait_for_pl) if machine_has_pl() else None
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pynq warns once before 'No Devices Found'
-                self.overlay = pynq.Overlay(str(path))
-        except Exception as exc:  # noqa: BLE001 -- whatever pynq raises, the PL is unavailable
-            raise BackendUnavailable(f"pynq cannot load {path}: {exc}", on_board=True) from exc
-        problems = ip_dict_mismatches(self.descriptor, self.overlay.ip_dict)
-        if problems:
-            raise BackendUnavailable(
-                f"overlay {path} does not match descriptor {self.descriptor.name}: "
-                + "; ".join(problems),
-                on_board=True,
-            )
+            if overlay is None:
+                overlay = self._load(pynq, self.bitstream, _wants_reprogram(reprogram))
+            self.overlay = overlay
+            self.descriptor = _named(self.descriptor, overlay.ip_dict, dma_name, resizer_name)
+            problems = ip_dict_mismatches(self.descriptor, overlay.ip_dict)
+            if problems:
+                raise BackendUnavailable(
+                    f"overlay {self.bitstream} does not match descriptor "
+                    f"{self.descriptor.name}: " + "; ".join(problems),
+                    on_board=True,
+                )
+        except BaseException:
+            self._release_lock()
+            raise
         self._pynq = pynq
         self.shared_ip = SharedIP()
         # pynq 2.7's freebuffer() frees nothing for ordinary buffers: never evict there
         major = str(getattr(pynq, "__version__", "3")).split(".")[0]
         self.frees_memory = not major.isdigit() or int(major) >= 3
+
+    def _load(self, pynq: Any, path: Path, reprogram: bool) -> Any:
+        """Look at the PL, then attach (the resizer is there), refuse (another design is
+        there), or download (nothing known is there, or ``reprogram``)."""
+        loaded = loaded_bitstream(pynq)  # before Overlay(): on pynq >= 3 that changes it
+        download = True
+        if loaded and same_bitstream(loaded, path):
+            download = False
+            self.bitstream_origin += "; already on the PL: attached without downloading"
+        elif loaded and not reprogram:
+            raise BackendUnavailable(
+                f"the PL holds {loaded}, not the resizer {path}: not reprogramming it "
+                f"(Resizer(reprogram=True) or {REPROGRAM_ENV}=1 replaces it)",
+                on_board=True, reason="pl_holds_other_overlay", details={"pl_holds": loaded},
+            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pynq warns once before 'No Devices Found'
+                overlay = pynq.Overlay(str(path), download=download)
+        except Exception as exc:  # noqa: BLE001 -- whatever pynq raises, the PL is unavailable
+            raise BackendUnavailable(f"pynq cannot load {path}: {exc}", on_board=True) from exc
+        self.downloaded = download
+        return overlay
 
     def allocate(self, shape: tuple[int, ...], dtype: Any, cacheable: bool = True) -> Any:
         """Always an explicit ``cacheable=``: pynq's default (False) maps buffers uncached or
@@ -124,9 +268,20 @@ class PynqBoard:
         return self._pynq.allocate(shape, dtype=dtype, cacheable=cacheable)
 
     def reset_pl(self) -> bool:
-        """Reload the bitstream: resets the IP, the width converters and the DMA."""
+        """Reload the bitstream (resets the IP, the width converters and the DMA) -- only
+        one this process downloaded: someone else's design is never reprogrammed."""
+        if not self.downloaded:
+            return False
         self.overlay.download()
         return True
 
     def close(self) -> None:
-        """The overlay stays loaded (other programs may use it); buffers belong to the pool."""
+        """The overlay stays loaded (other programs may use it); buffers belong to the pool.
+        The last engine on the board lets go of the PL's inter-process lock."""
+        if _close_shared(self):
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.release()

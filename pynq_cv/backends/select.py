@@ -1,13 +1,19 @@
 """Which bottom layer runs the PL path, and why.
 
-Order: an explicit name (API call) > ``PYNQ_CV_BACKEND`` > auto. Auto means the real board
-when ``pynq`` imports and a resizer overlay is found on it, else the emulator. ``cpu`` means
-no PL at all (every frame goes to ``cv2.resize``). Backends are entry points in the
-``pynq_cv.backends`` group (name -> factory returning a board), so a package can add one.
+Order: an explicit name (API call) > ``PYNQ_CV_BACKEND`` > auto; names are case-insensitive
+and an unknown one is an error (``BackendUnavailable``), never a silent CPU run. Auto means
+the real board when ``pynq`` imports and a resizer overlay is usable on it; on a machine
+that has a PL but no usable overlay, the CPU (with the reason) -- never the emulator, which
+on a board's ARM would be far slower than ``cv2.resize``; off a board, the emulator, said
+once through the ``pynq_cv`` logger. ``cpu`` means no PL at all (every frame goes to
+``cv2.resize``). Backends are entry points in the ``pynq_cv.backends`` group (name ->
+factory returning a board), so a package can add one.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import warnings
 from importlib import metadata
@@ -19,6 +25,13 @@ BACKENDS_GROUP = "pynq_cv.backends"
 ENV_VAR = "PYNQ_CV_BACKEND"
 CPU = "cpu"
 AUTO = "auto"
+# options only the real board takes (the emulator would not know them)
+BOARD_ONLY = ("overlay", "reprogram", "dma_name", "resizer_name")
+# options the real board takes in auto mode (the rest are the emulator's)
+BOARD_OPTIONS = ("bitstream", "board", "wait_for_pl", *BOARD_ONLY)
+
+log = logging.getLogger("pynq_cv")
+_emulator_noticed = False
 
 
 def _builtin_factories() -> dict[str, Any]:
@@ -39,8 +52,8 @@ def available_backends() -> dict[str, Any]:
     """Backend name -> factory: the built-in ones, then any from entry points."""
     found = _builtin_factories()
     for ep in metadata.entry_points(group=BACKENDS_GROUP):
-        if ep.name not in found:
-            found[ep.name] = _lazy(ep)
+        if ep.name.lower() not in found:
+            found[ep.name.lower()] = _lazy(ep)
     return found
 
 
@@ -54,30 +67,70 @@ def _lazy(ep: metadata.EntryPoint) -> Any:
 
 
 def requested_backend(name: str | None = None) -> str:
-    """The backend asked for: the argument, else the environment variable, else auto."""
-    chosen = name or os.environ.get(ENV_VAR, "").strip().lower() or AUTO
+    """The backend asked for (lower case): the argument, else the environment variable, else
+    auto. Raises ``BackendUnavailable`` naming the known backends for any other name."""
+    source = "the call" if name else ENV_VAR
+    chosen = (name or os.environ.get(ENV_VAR, "")).strip().lower() or AUTO
     known = set(available_backends()) | {CPU, AUTO}
     if chosen not in known:
+        close = difflib.get_close_matches(chosen, sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise BackendUnavailable(
-            f"unknown pynq_cv backend {chosen!r} (from "
-            f"{'the call' if name else ENV_VAR}); known: {sorted(known)}"
+            f"unknown pynq_cv backend {chosen!r} (from {source}); known: {sorted(known)}{hint}"
         )
     return chosen
 
 
 def open_board(name: str | None = None, **options: Any) -> tuple[Any | None, str, str]:
-    """Open the bottom layer: returns (board or None for cpu, backend name, why)."""
+    """Open the bottom layer: returns (board or None for cpu, backend name, why).
+
+    Raises ``BackendUnavailable`` when the backend asked for cannot be opened, and in auto
+    mode on a board whose PL cannot be used (its ``reason`` says why: "pl_in_use",
+    "pl_holds_other_overlay", "no_backend")."""
     chosen = requested_backend(name)
     if chosen == CPU:
         return None, CPU, "cpu backend requested: every frame runs cv2.resize"
     factories = available_backends()
+    if options.get("overlay") is not None and chosen not in ("board", AUTO):
+        raise BackendUnavailable(f"overlay= is a real board's overlay; backend {chosen!r} "
+                                 "cannot use it (use the board backend)")
     if chosen != AUTO:
+        if chosen == "emulator":
+            options = {k: v for k, v in options.items() if k not in BOARD_ONLY}
         return factories[chosen](**options), chosen, f"{chosen} backend requested"
-    board_options = {k: v for k, v in options.items() if k in ("bitstream", "board")}
+    board_options = {k: v for k, v in options.items() if k in BOARD_OPTIONS}
     try:
         return factories["board"](**board_options), "board", "pynq and a resizer overlay found"
     except BackendUnavailable as exc:
+        if exc.reason != "no_backend" or options.get("overlay") is not None:
+            raise  # a board whose PL is taken, or the user's own overlay: never emulate
+        from .board import machine_has_pl
+
+        if machine_has_pl():
+            raise BackendUnavailable(
+                f"on a PYNQ board without a usable resizer overlay ({exc}); every frame "
+                "runs cv2.resize (the emulator is never used on a board)",
+                on_board=True, details={"pl_present": True},
+            ) from exc
         why = f"no board ({exc}); using the emulator"
-        if exc.on_board:  # pynq is here, so probably a board: say so instead of hiding it
+        if exc.on_board:  # a bitstream was configured but would not load: say so
             warnings.warn(f"pynq_cv: {why}", RuntimeWarning, stacklevel=3)
-    return factories["emulator"](**options), "emulator", why
+    _notice_emulator(why)
+    emulator_options = {k: v for k, v in options.items() if k not in BOARD_ONLY}
+    return factories["emulator"](**emulator_options), "emulator", why
+
+
+def _notice_emulator(why: str) -> None:
+    """Say once per process, as an INFO record, that auto chose the emulator.
+
+    Not a warning: off a board the emulator is the documented default, not a fault, and a
+    warning would break the suites of users who run with ``-W error``. ``stats()`` and
+    ``info()`` name the backend too."""
+    global _emulator_noticed
+    if not _emulator_noticed:
+        _emulator_noticed = True
+        log.info(
+            "pynq_cv: %s; eligible frames are computed by the board emulator (the IP's "
+            "fixed-point arithmetic, not cv2's bit for bit). %s=cpu or "
+            "pynq_cv.use_backend('cpu') gives plain cv2.resize.", why, ENV_VAR,
+        )

@@ -6,7 +6,9 @@ real board offers, register level, so one driver code path serves both. Extras f
 and tools: ``memory`` (CMA accounting), ``faults`` (fault injection), ``frames`` /
 ``last_frame_seconds`` / ``busy_seconds`` (the modelled board time of completed frames),
 ``hang_limit`` (how long an emulated pynq busy-wait spins before saying that a board would
-hang there forever).
+hang there forever). ``device_id`` makes boards of that id "the same PL" for the
+inter-process lock (``pl_lock``): a second opener gets ``PLInUse`` (or waits up to
+``wait_for_pl`` seconds); without it every emulated board is its own hardware.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...descriptors import OverlayDescriptor, descriptor_for
+from ...pl_lock import PLLock
 from .faults import Faults
 from .memory import DEFAULT_SIZE, ContiguousMemory, EmulatedBuffer
 from .overlay import EmulatedOverlay
@@ -27,6 +30,7 @@ class EmulatedBoard:
     """A board running the resizer overlay of ``descriptor`` (default: Pynq-Z2's)."""
 
     name = "emulator"
+    emulated = True  # frames it computes are the IP's arithmetic on the host, not a PL
 
     def __init__(
         self,
@@ -40,7 +44,10 @@ class EmulatedBoard:
         clock: Callable[[], float] = time.perf_counter,
         bitstream: Any = None,
         overlay_missing: bool = False,
+        device_id: str | None = None,
+        wait_for_pl: float = 0.0,
     ) -> None:
+        self.device_id = device_id
         self.descriptor = descriptor or descriptor_for(board)
         self.bitstream = str(bitstream) if bitstream else "emulated"
         self.bitstream_origin = "emulator"
@@ -59,6 +66,7 @@ class EmulatedBoard:
             hang_limit=lambda: self.hang_limit,
         )
         self.closed = False
+        self._lock = PLLock(f"emulated-{device_id}").acquire(wait_for_pl) if device_id else None
 
     def allocate(
         self, shape: Any, dtype: Any = "u4", target: Any = None, cacheable: int = 0, **_: Any
@@ -93,6 +101,8 @@ class EmulatedBoard:
         self.closed = True
         self.overlay.unload()
         self.memory.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> EmulatedBoard:
         return self
