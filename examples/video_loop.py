@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.short:
         args.frames, args.input_size, args.size = 12, (640, 360), (320, 180)
+    try:
+        resizer = pynq_cv.use_backend(args.backend)  # the engine behind the patched cv2.resize
+    except pynq_cv.BackendUnavailable as exc:  # e.g. a misspelled --backend
+        sys.exit(f"video_loop: {exc}")
 
     with tempfile.TemporaryDirectory(prefix="pynq_cv_video_") as tmp:
         workdir = Path(tmp)
@@ -64,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         if not writer.isOpened():
             sys.exit(f"video_loop: cannot write {out_path}")
 
-        resizer = pynq_cv.use_backend(args.backend)  # the engine behind the patched cv2.resize
         pynq_cv.patch()
         lent = None
         if args.zero_copy:

@@ -213,7 +213,7 @@ class PynqBoard:
             self.bitstream: Any = path
             self.bitstream_origin = how
         else:
-            self.bitstream = getattr(overlay, "bitfile_name", None) or "the given overlay"
+            self.bitstream = getattr(overlay, "bitfile_name", None) or "given"
             self.bitstream_origin = "given overlay (used as loaded, never downloaded)"
         # off a board there is no PL to share (and pynq cannot open one): no lock there
         self._lock = PLLock(PL_LOCK_KEY).acquire(wait_for_pl) if machine_has_pl() else None
@@ -225,7 +225,7 @@ class PynqBoard:
             problems = ip_dict_mismatches(self.descriptor, overlay.ip_dict)
             if problems:
                 raise BackendUnavailable(
-                    f"overlay {self.bitstream} does not match descriptor "
+                    f"overlay ({self.bitstream}) does not match descriptor "
                     f"{self.descriptor.name}: " + "; ".join(problems),
                     on_board=True,
                 )
