@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,7 @@ class Resizer:
                             board, self.budget_bytes, self.deadlines, self.policy,
                             self.calibration, self.backend, self.planning,
                         )
+                        _open_engines.add(self)
                         self.stats.emulated = bool(
                             getattr(board, "emulated", False) or board.name.startswith("emul")
                         )
@@ -539,6 +541,33 @@ class Resizer:
                 plans=engine.planner.recent(),
             )
         return out
+
+
+# -- a forked child never drives its parent's PL ---------------------------------------------
+
+_open_engines: weakref.WeakSet[Resizer] = weakref.WeakSet()
+_inherited: list[Engine] = []  # a parent's engines, kept (never closed) in a forked child
+
+
+def _forget_the_parents_pl() -> None:
+    """After ``fork()`` the child holds copies of its parent's engines: the same DMA, the
+    same buffers, and the parent's PL lock. Its engines stop using them -- frames go to cv2
+    with ``pl_in_use`` -- and are never closed here (that would free the parent's buffers);
+    a new engine in the child takes the lock like any other process."""
+    for resizer in list(_open_engines):
+        engine, resizer._engine = resizer._engine, None
+        if engine is not None:
+            _inherited.append(engine)
+            resizer._off = "pl_in_use"
+            resizer._off_details = {"pl_holder": os.getppid()}
+            resizer.why = "PL unavailable: it belongs to the parent process (this is a fork)"
+            resizer._open_lock = threading.Lock()  # may have been held by a parent's thread
+            resizer._pipe_lock = threading.RLock()
+            resizer._pending = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_parents_pl)
 
 
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----

@@ -72,17 +72,18 @@ class PLLock:
         self.key = key
         self.path = lock_path(key)
         self._fd: int | None = None
+        self._pid = 0  # the process that took it: a forked child's copy is not a hold
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._fd is not None and self._pid == os.getpid()
 
     def acquire(self, wait: float = 0.0) -> PLLock:
         """Take the lock, waiting at most ``wait`` seconds; raises ``PLInUse`` if held."""
         wait = float(wait)
         if not wait >= 0.0 or wait == float("inf"):
             raise ValueError(f"wait_for_pl must be a finite number of seconds >= 0, not {wait}")
-        if self._fd is not None or fcntl is None:
+        if self.held or fcntl is None:
             return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + wait
@@ -109,7 +110,7 @@ class PLLock:
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
+        self._fd, self._pid = fd, os.getpid()
         return self
 
     def release(self) -> None:
@@ -117,7 +118,8 @@ class PLLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
-                os.ftruncate(fd, 0)
+                if self._pid == os.getpid():  # a forked child leaves the holder's pid alone
+                    os.ftruncate(fd, 0)
             finally:
                 os.close(fd)  # closing the last descriptor drops the flock
 

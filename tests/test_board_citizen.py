@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select as io_select
 import signal
 import subprocess
 import sys
@@ -449,3 +450,43 @@ def test_a_second_process_gets_cv2_and_a_killed_holder_frees_the_pl(tmp_path):
     with pynq_cv.Resizer("emulator", device_id=device) as rz:
         np.testing.assert_array_equal(rz.resize(image, (32, 24)), resize_exact(image, 24, 32))
         assert rz.stats.snapshot()["pl"] == 1
+
+
+def test_a_forked_child_never_drives_its_parents_pl():
+    device = uuid.uuid4().hex
+    image = frame(48, 64, seed=10)
+    with pynq_cv.Resizer("emulator", device_id=device) as rz:
+        rz.resize(image, (32, 24))
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads alive
+            pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running any cleanup
+            verdict = b"bad"
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = rz.resize(image, (32, 24))
+                    with pynq_cv.Resizer("emulator", device_id=device) as fresh:
+                        fresh.resize(image, (32, 24))
+                        fresh_fallback = fresh.stats.snapshot()["fallback"]
+                if (np.array_equal(out, cv2.resize(image, (32, 24)))
+                        and rz.stats.snapshot()["fallback"] == {"pl_in_use": 1}
+                        and rz.info()["pl_holder"] == os.getppid()
+                        and fresh_fallback == {"pl_in_use": 1}):
+                    verdict = b"ok"
+            finally:
+                os.write(write_end, verdict)
+                os._exit(0)
+        os.close(write_end)
+        try:
+            ready, _, _ = io_select.select([read_end], [], [], 60)
+            verdict = os.read(read_end, 16) if ready else b"no answer in 60 s"
+        finally:
+            os.close(read_end)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert verdict == b"ok"
+        np.testing.assert_array_equal(rz.resize(image, (32, 24)), resize_exact(image, 24, 32))
+        assert rz.stats.snapshot()["pl"] == 2, "the parent keeps its PL"

@@ -136,6 +136,18 @@ _users: dict[str, int] = {}
 _shared_lock = threading.Lock()
 
 
+def _forget_shared_after_fork() -> None:
+    """A forked child must not reuse its parent's board (and so skip the PL lock)."""
+    global _shared, _users, _shared_lock
+    _inherited.extend(_shared.values())  # never closed here: they are the parent's
+    _shared, _users, _shared_lock = {}, {}, threading.Lock()
+
+
+_inherited: list[PynqBoard] = []
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_shared_after_fork)
+
+
 def _shared_key(options: dict[str, Any]) -> str:
     overlay = options.get("overlay")
     if overlay is not None:
