@@ -112,3 +112,24 @@ def test_a_second_bitstream_is_refused_rather_than_reprogramming_the_pl(monkeypa
     open_board("board", bitstream=str(first))
     with pytest.raises(Exception, match="already loaded"):
         open_board("board", bitstream=str(second))
+
+
+def test_entry_point_backend_names_are_case_insensitive(monkeypatch):
+    from pynq_cv.backends import select
+
+    def entry_points(group):
+        mine = _EntryPoint("Mine", lambda **options: "a board")
+        return [mine] if group == select.BACKENDS_GROUP else []
+
+    monkeypatch.setattr(select.metadata, "entry_points", entry_points)
+    assert open_board("MINE")[:2] == ("a board", "mine")
+    monkeypatch.setenv("PYNQ_CV_BACKEND", "mInE")
+    assert requested_backend(None) == "mine"
+
+
+def test_board_only_options_never_reach_the_emulator_and_overlays_need_the_board():
+    board, name, _ = open_board("emulator", reprogram=True, dma_name="x", resizer_name="y")
+    board.close()
+    assert name == "emulator"
+    with pytest.raises(Exception, match="board backend"):
+        open_board("emulator", overlay=object())
