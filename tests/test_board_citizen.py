@@ -411,7 +411,7 @@ HOLDER = textwrap.dedent("""
     import sys
     import numpy as np
     import pynq_cv
-    rz = pynq_cv.Resizer("emulator", device_id=sys.argv[1])
+    rz = pynq_cv.Resizer("emulator", device_id=sys.argv[1], policy="pl")
     rz.resize(np.zeros((8, 8, 3), np.uint8), (4, 4))
     print(rz.stats.snapshot()["pl"], flush=True)
     sys.stdin.read()  # hold the PL until killed
