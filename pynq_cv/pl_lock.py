@@ -41,10 +41,15 @@ class PLInUse(BackendUnavailable):
 
 
 def lock_dir() -> Path:
-    """Where the lock files live (created private to this user if missing)."""
+    """Where the lock files live: ``PYNQ_CV_LOCK_DIR``, else a directory private to this
+    user in /tmp (refused if someone else made it: it could not be trusted)."""
     env = os.environ.get(LOCK_DIR_ENV)
-    path = Path(env) if env else Path("/tmp") / f"pynq_cv-{os.getuid()}"
-    path.mkdir(mode=0o700, parents=bool(env), exist_ok=True)
+    if env:
+        path = Path(env)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+    path = Path("/tmp") / f"pynq_cv-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise BackendUnavailable(f"lock directory {path} is not a directory owned by this user")
@@ -70,7 +75,7 @@ class PLLock:
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self.path = lock_path(key)
+        self.path = lock_path(key) if fcntl is not None else None
         self._fd: int | None = None
         self._pid = 0  # the process that took it: a forked child's copy is not a hold
 
@@ -83,7 +88,7 @@ class PLLock:
         wait = float(wait)
         if not wait >= 0.0 or wait == float("inf"):
             raise ValueError(f"wait_for_pl must be a finite number of seconds >= 0, not {wait}")
-        if self.held or fcntl is None:
+        if self.held or fcntl is None or self.path is None:
             return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + wait

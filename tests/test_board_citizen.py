@@ -490,3 +490,16 @@ def test_a_forked_child_never_drives_its_parents_pl():
         assert verdict == b"ok"
         np.testing.assert_array_equal(rz.resize(image, (32, 24)), resize_exact(image, 24, 32))
         assert rz.stats.snapshot()["pl"] == 2, "the parent keeps its PL"
+
+
+def test_the_lock_file_names_its_holder_only_while_held():
+    from pynq_cv.pl_lock import holder_of
+
+    lock = PLLock(f"emulated/{uuid.uuid4().hex}")  # any key: made safe for a file name
+    assert lock.path.name.startswith("emulated_") and lock.path.parent.is_dir()
+    lock.acquire()
+    assert lock.held and holder_of(lock.path) == os.getpid()
+    lock.acquire()  # taking it again while held is a no-op, not a deadlock
+    lock.release()
+    lock.release()
+    assert not lock.held and holder_of(lock.path) is None
