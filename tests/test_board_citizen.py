@@ -83,6 +83,7 @@ def _clean(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(board_backend, "_shared", {})
     monkeypatch.setattr(board_backend, "_users", {})
+    monkeypatch.setattr(board_backend, "_downloaded_here", set())
     monkeypatch.setattr(board_backend, "FPGA_MANAGER", tmp_path / "no-fpga-manager")
     monkeypatch.setattr(select, "_emulator_noticed", False)
     # no pynq-helloworld: the bitstream is only ever the one a test configures
@@ -209,6 +210,12 @@ def test_nothing_known_on_the_pl_downloads_and_only_then_may_recovery_reload(
         assert pynq.downloads == [str(resizer_bit.resolve())] * 2
     finally:
         board.close()
+    again = board_backend.PynqBoard()  # the PL now reports the resizer: attached
+    try:
+        assert pynq.built[-1] == (str(resizer_bit), False)
+        assert again.reset_pl() is True, "this process loaded it, so it may reload it"
+    finally:
+        again.close()
 
 
 # -- 2. the user's own overlay ---------------------------------------------------------------

@@ -144,6 +144,7 @@ def _forget_shared_after_fork() -> None:
 
 
 _inherited: list[PynqBoard] = []
+_downloaded_here: set[str] = set()  # bitstreams this process downloaded (recovery may reload)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_shared_after_fork)
 
@@ -258,6 +259,7 @@ class PynqBoard:
         if loaded and same_bitstream(loaded, path):
             download = False
             self.bitstream_origin += "; already on the PL: attached without downloading"
+            self.downloaded = str(path.resolve()) in _downloaded_here  # by an earlier open
         elif loaded and not reprogram:
             raise BackendUnavailable(
                 f"the PL holds {loaded}, not the resizer {path}: not reprogramming it "
@@ -270,7 +272,9 @@ class PynqBoard:
                 overlay = pynq.Overlay(str(path), download=download)
         except Exception as exc:  # noqa: BLE001 -- whatever pynq raises, the PL is unavailable
             raise BackendUnavailable(f"pynq cannot load {path}: {exc}", on_board=True) from exc
-        self.downloaded = download
+        if download:
+            self.downloaded = True
+            _downloaded_here.add(str(path.resolve()))
         return overlay
 
     def allocate(self, shape: tuple[int, ...], dtype: Any, cacheable: bool = True) -> Any:
