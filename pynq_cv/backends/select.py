@@ -71,6 +71,8 @@ def requested_backend(name: str | None = None) -> str:
     auto. Raises ``BackendUnavailable`` naming the known backends for any other name."""
     source = "the call" if name else ENV_VAR
     chosen = (name or os.environ.get(ENV_VAR, "")).strip().lower() or AUTO
+    if chosen in (AUTO, CPU, "board", "emulator"):
+        return chosen  # built in: no need to scan the installed entry points (~1 ms)
     known = set(available_backends()) | {CPU, AUTO}
     if chosen not in known:
         close = difflib.get_close_matches(chosen, sorted(known), n=1)
