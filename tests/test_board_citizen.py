@@ -103,7 +103,7 @@ def emulated():
 @pytest.fixture
 def resizer_bit(tmp_path, monkeypatch):
     path = tmp_path / "overlays" / "resizer.bit"
-    path.parent.mkdir()
+    path.parent.mkdir(exist_ok=True)
     path.write_bytes(b"the resizer design")
     monkeypatch.setenv("PYNQ_CV_BITSTREAM", str(path))
     return path
@@ -510,3 +510,26 @@ def test_the_lock_file_names_its_holder_only_while_held():
     lock.release()
     lock.release()
     assert not lock.held and holder_of(lock.path) is None
+
+
+def test_real_pynqs_record_of_the_pl_is_what_is_read(monkeypatch, base_bit, resizer_bit, on_board):
+    """With the installed pynq (CI's second environment): ``pynq.PL.bitfile_name`` comes
+    from the active device, and a PL it says holds base.bit gets no Overlay at all."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # off-board pynq warns about the CPU architecture
+        if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
+            import pynq
+        else:
+            pynq = pytest.importorskip("pynq")
+    from pynq_cv.backends.emulator.pynq_device import emulated_pynq_device
+
+    built = []
+    monkeypatch.setattr(pynq, "Overlay", lambda *args, **kwargs: built.append(args))
+    with EmulatedBoard() as emulated, emulated_pynq_device(emulated) as device:
+        assert board_backend.loaded_bitstream(pynq) is None  # nothing known
+        monkeypatch.setattr(device, "bitfile_name", str(base_bit), raising=False)
+        assert board_backend.loaded_bitstream(pynq) == str(base_bit)
+        with pytest.raises(BackendUnavailable) as refused:
+            board_backend.PynqBoard()
+    assert refused.value.reason == "pl_holds_other_overlay" and built == []
+    assert str(base_bit) in str(refused.value) and str(resizer_bit) in str(refused.value)
