@@ -75,8 +75,8 @@ def requested_backend(name: str | None = None) -> str:
         return chosen  # built in: no need to scan the installed entry points (~1 ms)
     known = set(available_backends()) | {CPU, AUTO}
     if chosen not in known:
-        close = difflib.get_close_matches(chosen, sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        near = difflib.get_close_matches(chosen, sorted(known), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
         raise BackendUnavailable(
             f"unknown pynq_cv backend {chosen!r} (from {source}); known: {sorted(known)}{hint}"
         )
