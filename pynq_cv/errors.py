@@ -15,7 +15,8 @@ class BackendUnavailable(PynqCvError):
     ``on_board`` is True when a bitstream was found or given but would not load or match
     its descriptor: a misconfigured board deserves a warning rather than a quiet fallback.
     ``reason`` is the fallback reason frames are counted under ("no_backend", or e.g.
-    "pl_in_use", "pl_holds_other_overlay"); ``details`` goes into ``info()``."""
+    "pl_in_use", "pl_holds_other_overlay", "pl_state_unknown"); ``details`` goes into
+    ``info()``."""
 
     def __init__(
         self, message: str, on_board: bool = False, *, reason: str = "no_backend",

@@ -218,6 +218,28 @@ def test_nothing_known_on_the_pl_downloads_and_only_then_may_recovery_reload(
         again.close()
 
 
+def test_a_pl_pynq_cannot_read_on_a_board_is_not_programmed_blind(
+    monkeypatch, emulated, resizer_bit, on_board
+):
+    class Unreadable:
+        @property
+        def bitfile_name(self):
+            raise RuntimeError("global state file is corrupt")
+
+        @bitfile_name.setter
+        def bitfile_name(self, value):
+            pass  # a download records itself, but reading stays broken
+
+    pynq = stand_in_pynq(emulated, None)
+    pynq.PL = Unreadable()
+    install(monkeypatch, pynq)
+    with pytest.raises(BackendUnavailable, match="corrupt") as refused:
+        board_backend.PynqBoard()
+    assert refused.value.reason == "pl_state_unknown" and pynq.built == []
+    board_backend.PynqBoard(reprogram=True).close()  # asked to: it loads
+    assert pynq.downloads == [str(resizer_bit.resolve())]
+
+
 # -- 2. the user's own overlay ---------------------------------------------------------------
 
 

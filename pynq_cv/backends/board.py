@@ -79,13 +79,18 @@ def machine_has_pl() -> bool:
 
 def loaded_bitstream(pynq: Any) -> str | None:
     """What the PL holds according to pynq (None: nothing known, or pynq cannot say)."""
+    return _read_pl(pynq)[0]
+
+
+def _read_pl(pynq: Any) -> tuple[str | None, Exception | None]:
+    """(what pynq says the PL holds, or None; the error if pynq could not say)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             name = pynq.PL.bitfile_name
-    except Exception:  # noqa: BLE001 -- off-board pynq raises 'No Devices Found' here
-        return None
-    return str(name) if name else None
+    except Exception as exc:  # noqa: BLE001 -- off-board pynq raises 'No Devices Found' here
+        return None, exc
+    return (str(name) if name else None), None
 
 
 def same_bitstream(loaded: str, path: Path) -> bool:
@@ -254,8 +259,14 @@ class PynqBoard:
     def _load(self, pynq: Any, path: Path, reprogram: bool) -> Any:
         """Look at the PL, then attach (the resizer is there), refuse (another design is
         there), or download (nothing known is there, or ``reprogram``)."""
-        loaded = loaded_bitstream(pynq)  # before Overlay(): on pynq >= 3 that changes it
+        loaded, error = _read_pl(pynq)  # before Overlay(): on pynq >= 3 that changes it
         download = True
+        if error is not None and self._lock is not None and not reprogram:
+            raise BackendUnavailable(  # on a board, and pynq cannot say what the PL holds
+                f"pynq cannot say what the PL holds ({error}); not programming it blind "
+                f"(Resizer(reprogram=True) or {REPROGRAM_ENV}=1 loads {path} anyway)",
+                on_board=True, reason="pl_state_unknown",
+            )
         if loaded and same_bitstream(loaded, path):
             download = False
             self.bitstream_origin += "; already on the PL: attached without downloading"
