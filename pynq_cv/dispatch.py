@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import threading
 import time
 import warnings
@@ -458,7 +459,8 @@ class Resizer:
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:
             self._warned.add(kind)
-            warnings.warn(f"pynq_cv: {kind}: {message}", RuntimeWarning, stacklevel=4)
+            warnings.warn(f"pynq_cv: {kind}: {message}", RuntimeWarning,
+                          stacklevel=_callers_level())
 
     # -- zero copy ---------------------------------------------------------------------------
 
@@ -541,6 +543,18 @@ class Resizer:
                 plans=engine.planner.recent(),
             )
         return out
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame outside pynq_cv (for its caller's warn()):
+    a warning points at the user's line, however deep in pynq_cv it was raised."""
+    frame, level = sys._getframe(1), 1  # level 1: the function calling warn()
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # -- a forked child never drives its parent's PL ---------------------------------------------

@@ -390,7 +390,11 @@ def test_a_taken_pl_sends_frames_to_cv2_naming_the_holder():
     image = frame(48, 64, seed=7)
     with EmulatedBoard(device_id=device):
         with pynq_cv.Resizer("emulator", device_id=device) as rz:
-            out, caught = caught_warnings(lambda: rz.resize(image, (32, 24)))
+            with warnings.catch_warnings(record=True) as records:
+                warnings.simplefilter("always")
+                out = rz.resize(image, (32, 24))  # the warning points at this line
+            caught = [str(w.message) for w in records]
+            assert [w.filename for w in records] == [__file__]
             info, stats = rz.info(), rz.stats.snapshot()
             with pytest.raises(BackendUnavailable, match="in use by process"):
                 rz.open()
