@@ -325,8 +325,8 @@ class PynqStackBoard:
         )
         self._pynq = pynq
 
-    def allocate(self, shape: Any, dtype: Any) -> Any:
-        return self._pynq.allocate(shape, dtype=dtype, target=self.device)
+    def allocate(self, shape: Any, dtype: Any, cacheable: bool = True) -> Any:
+        return self._pynq.allocate(shape, dtype=dtype, target=self.device, cacheable=cacheable)
 
     def reset_pl(self) -> bool:
         return bool(self.emulator.reset_pl())
