@@ -74,7 +74,7 @@ def test_allocate_takes_pynqs_arguments():
     words = board.allocate((4,))
     assert isinstance(words, EmulatedBuffer) and words.dtype == np.uint32
     buf = board.allocate((2, 3), dtype=np.uint8, target=None, cacheable=0)
-    assert buf.cacheable and board.memory.live_buffers == 2
+    assert buf.coherent and not buf.cacheable and board.memory.live_buffers == 2
     del words  # like pynq: a buffer nobody holds is freed
     assert board.memory.live_buffers == 1
 

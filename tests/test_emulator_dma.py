@@ -250,8 +250,9 @@ def test_nbytes_zero_means_from_start_to_the_end_of_the_array():
 def test_send_flushes_before_and_receive_invalidates_in_wait():
     board = make_board()
     dma = board.overlay.axi_dma_0
-    src = source(board)  # written by the CPU, never flushed by hand
-    dst = board.allocate((4, 4, 3), np.uint8)
+    src = board.allocate((8, 8, 3), np.uint8, cacheable=1)
+    src[:] = frame(8, 8, 0)  # written by the CPU, never flushed by hand
+    dst = board.allocate((4, 4, 3), np.uint8, cacheable=1)
     start_ip(board, (8, 8, 4, 4))
     dma.recvchannel.transfer(dst)
     dma.sendchannel.transfer(src)

@@ -133,7 +133,8 @@ def test_buffer_surface_matches_pynq():
     buf = memory.allocate((4, 6, 3), np.uint8)
     assert isinstance(buf, np.ndarray) and isinstance(buf, EmulatedBuffer)
     assert buf.physical_address == buf.device_address == memory.base
-    assert buf.cacheable is True and buf.coherent is False
+    assert buf.cacheable is False and buf.coherent is True  # pynq's default: cacheable=0
+    assert memory.allocate((1,), np.uint8, cacheable=True).coherent is False
     assert buf[1].physical_address == memory.base + 18
     assert buf[1:, 2].physical_address == memory.base + 18 + 6
     assert buf.reshape(-1)[5:].physical_address == memory.base + 5
@@ -144,12 +145,12 @@ def test_buffer_surface_matches_pynq():
     assert memory.allocate((3,), "u4").dtype == np.uint32  # pynq's default dtype
 
 
-# -- non-coherence ------------------------------------------------------------------------
+# -- cacheable buffers: non-coherent ------------------------------------------------------------------------
 
 
 def test_cpu_writes_reach_the_device_only_after_flush():
     memory = ContiguousMemory(1 * MiB)
-    buf = memory.allocate((64,), np.uint8)
+    buf = memory.allocate((64,), np.uint8, cacheable=True)
     buf[:] = 9
     assert not device_bytes(buf).any()  # stale: still in the "cache"
     buf.flush()
@@ -161,7 +162,7 @@ def test_cpu_writes_reach_the_device_only_after_flush():
 
 def test_device_writes_reach_the_cpu_only_after_invalidate():
     memory = ContiguousMemory(1 * MiB)
-    buf = memory.allocate((64,), np.uint8)
+    buf = memory.allocate((64,), np.uint8, cacheable=True)
     device_bytes(buf)[:] = 5
     assert not buf.any()
     buf.invalidate()
@@ -173,7 +174,7 @@ def test_device_writes_reach_the_cpu_only_after_invalidate():
 
 def test_view_flush_and_invalidate_cover_only_the_views_byte_span():
     memory = ContiguousMemory(1 * MiB)
-    buf = memory.allocate((4, 4), np.uint8)
+    buf = memory.allocate((4, 4), np.uint8, cacheable=True)
     buf[:] = 1
     buf[1:3, 1:3].flush()  # span: bytes 5 .. 10 inclusive
     flat = device_bytes(buf)

@@ -144,8 +144,8 @@ def test_pynq_allocate_returns_pynq_buffers_in_emulated_cma(device, board):
     assert board.memory.live_buffers == before
 
 
-def test_pynq_buffers_are_non_coherent_until_flush_and_invalidate(device, board):
-    buf = pynq.allocate((64,), dtype=np.uint8)
+def test_cacheable_pynq_buffers_are_non_coherent_until_flush_and_invalidate(device, board):
+    buf = pynq.allocate((64,), dtype=np.uint8, cacheable=1)
     offset = buf.physical_address - board.memory.base
     store = board.memory.store[offset : offset + 64]
     buf[:] = 7
@@ -162,7 +162,7 @@ def test_invalidating_a_view_drops_what_the_installed_pynq_drops(device, board):
     """pynq 3.1+ syncs the whole allocation whatever view asks (pyxrt ``bo.sync()``);
     2.7 and 3.0 sync just the view's bytes. A view's invalidate on 3.1+ therefore drops
     CPU writes not yet flushed anywhere else in the same buffer."""
-    buf = pynq.allocate((64,), dtype=np.uint8)
+    buf = pynq.allocate((64,), dtype=np.uint8, cacheable=1)
     offset = buf.physical_address - board.memory.base
     board.memory.store[offset : offset + 64] = 9  # the device's copy
     buf[:] = 7  # the CPU's, not flushed

@@ -71,8 +71,10 @@ class EmulatedBoard:
     def allocate(
         self, shape: Any, dtype: Any = "u4", target: Any = None, cacheable: int = 0, **_: Any
     ) -> EmulatedBuffer:
-        """``pynq.allocate``: a non-coherent contiguous buffer (flush/invalidate needed)."""
-        return self.memory.allocate(shape, dtype)
+        """``pynq.allocate``: a contiguous buffer, coherent (pynq's default ``cacheable=0``,
+        write-combined on a board) or cached and non-coherent (``cacheable=1``:
+        flush/invalidate needed)."""
+        return self.memory.allocate(shape, dtype, cacheable=bool(cacheable))
 
     def reset_pl(self) -> bool:
         """The heaviest recovery: reload the bitstream (resets IP, converters and DMA)."""

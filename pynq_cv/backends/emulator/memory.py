@@ -8,9 +8,12 @@ the DMA wrote). The emulator keeps the two views apart on purpose:
 - :class:`ContiguousMemory` is the device side: one byte store (``np.zeros``, committed by
   the OS page by page as it is touched) and a first-fit, page-aligned allocator with
   free-list coalescing and accounting.
-- :class:`EmulatedBuffer` is the CPU side: the ndarray's own memory plays the CPU cache.
-  ``flush()`` copies its bytes into the store, ``invalidate()`` copies them back. A driver
-  that skips either sees stale data here, as on a board.
+- :class:`EmulatedBuffer` is the CPU side. A cacheable buffer (``cacheable=True``): the
+  ndarray's own memory plays the CPU cache; ``flush()`` copies its bytes into the store,
+  ``invalidate()`` copies them back, and a driver that skips either sees stale data here,
+  as on a board. A non-cacheable buffer (``cacheable=False``, pynq's default): the ndarray
+  *is* the store's bytes, as XRT maps such a buffer write-combined on a board, so CPU and
+  DMA see each other's writes at once and flush/invalidate have nothing to do.
 
 When the memory is exhausted, ``allocate`` raises what pynq 4.0.0 raises when XRT cannot
 get a CMA buffer: ``RuntimeError("BO allocation failed: std::bad_alloc")`` (pynq 2.7-3.x
@@ -160,12 +163,15 @@ class ContiguousMemory:
                 holes[i - 1][1] += holes.pop(i)[1]
         return True
 
-    def allocate(self, shape: Any, dtype: Any = "u4", **_: Any) -> EmulatedBuffer:
-        """``pynq.allocate``: a zeroed :class:`EmulatedBuffer` of ``shape`` and ``dtype``."""
+    def allocate(
+        self, shape: Any, dtype: Any = "u4", cacheable: bool = False, **_: Any
+    ) -> EmulatedBuffer:
+        """``pynq.allocate``: a zeroed :class:`EmulatedBuffer` of ``shape`` and ``dtype``;
+        coherent with the DMA unless ``cacheable`` (as on a board)."""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         address = self.alloc_block(nbytes)
-        buf = EmulatedBuffer._new(shape, dtype, self, address)
+        buf = EmulatedBuffer._new(shape, dtype, self, address, bool(cacheable))
         with self._lock:
             self._buffers[address - self.base] = buf
         return buf
@@ -206,12 +212,13 @@ class ContiguousMemory:
 
 
 class EmulatedBuffer(np.ndarray):
-    """``pynq.buffer.PynqBuffer``: an ndarray whose memory is the CPU's (cached) view.
+    """``pynq.buffer.PynqBuffer``: an ndarray whose memory is the CPU's view.
 
     ``physical_address`` (= ``device_address``) is where the DMA finds it; a view or slice
-    reports the address of its first element, like pynq. ``flush()`` makes the CPU's
-    writes visible to the device; ``invalidate()`` makes the device's writes visible to
-    the CPU. For a view both act on the byte span the view covers.
+    reports the address of its first element, like pynq. For a cacheable buffer
+    ``flush()`` makes the CPU's writes visible to the device and ``invalidate()`` the
+    device's writes visible to the CPU (for a view, over the byte span it covers); a
+    non-cacheable one is coherent and needs neither.
     """
 
     # An allocated buffer (the "root") holds ``_memory`` and ``_host`` (its own memory as
@@ -220,19 +227,31 @@ class EmulatedBuffer(np.ndarray):
     _memory: ContiguousMemory | None
     _root: EmulatedBuffer | None
     _host: np.ndarray | None
+    _cacheable: bool
     device_address: int | None
     freed: bool
 
     @classmethod
     def _new(
-        cls, shape: Any, dtype: np.dtype, memory: ContiguousMemory, address: int
+        cls,
+        shape: Any,
+        dtype: np.dtype,
+        memory: ContiguousMemory,
+        address: int,
+        cacheable: bool = True,
     ) -> EmulatedBuffer:
         shape = tuple(shape) if np.iterable(shape) else (shape,)
-        host = np.zeros(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, dtype=np.uint8)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if cacheable:
+            host = np.zeros(nbytes, dtype=np.uint8)  # the CPU's cached copy
+        else:
+            offset = address - memory.base
+            host = memory.store[offset : offset + nbytes]  # the device's bytes themselves
         self = host.view(dtype).reshape(shape).view(cls)  # host does not refer back: no cycle
         self._memory = memory
         self._root = None
         self._host = host
+        self._cacheable = cacheable
         self.device_address = address
         self.freed = False
         return self
@@ -278,11 +297,15 @@ class EmulatedBuffer(np.ndarray):
 
     @property
     def cacheable(self) -> bool:
-        return True  # pynq builds every buffer non-coherent, whatever was asked
+        """Whether the CPU reaches this memory through its caches (``allocate``'s flag)."""
+        root = self._root_buffer()
+        return bool(root._cacheable) if root is not None else True
 
     @property
     def coherent(self) -> bool:
-        return False
+        """Whether CPU and DMA see each other's writes without flush/invalidate."""
+        root = self._root_buffer()
+        return root is not None and not root._cacheable
 
     def _root_buffer(self) -> EmulatedBuffer | None:
         return self if self._host is not None else self._root
@@ -303,12 +326,16 @@ class EmulatedBuffer(np.ndarray):
     def flush(self) -> None:
         """CPU -> device: copy the bytes this array covers into contiguous memory."""
         root, lo, hi = self._span()
+        if not root._cacheable:
+            return  # coherent: the CPU wrote the device's bytes directly
         offset = root.device_address - root._memory.base
         root._memory.store[offset + lo : offset + hi] = root._host[lo:hi]
 
     def invalidate(self) -> None:
         """Device -> CPU: copy contiguous memory back over the bytes this array covers."""
         root, lo, hi = self._span()
+        if not root._cacheable:
+            return  # coherent: the CPU reads the device's bytes directly
         offset = root.device_address - root._memory.base
         root._host[lo:hi] = root._memory.store[offset + lo : offset + hi]
 

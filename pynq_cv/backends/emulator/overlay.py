@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ...descriptors import OverlayDescriptor
+from ...descriptors import OverlayDescriptor, loaded_length_width
 from .dma import AxiDmaRegisters, EmulatedDMA, EmulatedIP
 from .faults import Faults
 from .memory import ContiguousMemory
@@ -113,6 +113,54 @@ class StreamPath:
             ip.drained()
         return taken > 0
 
+    def stall_reason(self) -> str:
+        """What the data path waits for that will never come (for hang diagnostics)."""
+        ip, mm2s, s2mm = self.ip, self.dma.mm2s, self.dma.s2mm
+        run, packet = ip.run, ip.output
+        reasons = []
+        if packet is not None and packet.hung:
+            reasons.append("the IP hung part-way through a frame (injected fault)")
+        if run is not None and run.blocked:
+            reasons.append(
+                f"the IP cannot finish its frame: {run.blocked} "
+                f"(src {run.sizes[0]}x{run.sizes[1]}, dst {run.sizes[2]}x{run.sizes[3]})"
+            )
+        elif run is not None and packet is None and run.got < run.need:
+            if mm2s.transfer is None or mm2s.halted:
+                reasons.append(
+                    f"the IP waits for {run.need - run.got} more input bytes "
+                    f"(src_rows x src_cols x 3 = {run.need}) and no send transfer is "
+                    "in flight: the input sent was shorter than the sizes written"
+                )
+        if run is None and packet is None and not ip.ap_start:
+            if mm2s.transfer is not None or s2mm.transfer is not None:
+                reasons.append(
+                    "the IP is not running (never started with 0x01/0x81 at its control "
+                    "register 0x00, or it finished): nothing takes the send transfer's "
+                    "data or produces the receive transfer's"
+                )
+        sent = mm2s.transfer
+        if sent is not None and sent.remaining and not ip.input_needed() and run is not None:
+            reasons.append(
+                f"the send transfer has {sent.remaining} bytes the IP does not take: "
+                "the input buffer is larger than src_rows x src_cols x 3, or the sizes "
+                "changed under auto_restart"
+            )
+        if packet is not None and packet.remaining and (s2mm.transfer is None or s2mm.halted):
+            reasons.append(
+                f"the IP holds {packet.remaining} bytes of output that no receive "
+                "transfer takes (dma.recvchannel.transfer(...) was not posted)"
+            )
+        if not reasons:
+            if mm2s.transfer is None and s2mm.transfer is None:
+                reasons.append(
+                    "no DMA transfer is in flight: wait() before any transfer never ends "
+                    "(a channel's Idle bit is 0 from reset until its first transfer)"
+                )
+            else:
+                reasons.append("the IP and the DMA wait for each other")
+        return "; ".join(reasons)
+
     def reset_pl(self) -> None:
         """FCLK_RESET0_N: the IP, both width converters and the DMA go back to reset."""
         self.dma.soft_reset()
@@ -161,6 +209,7 @@ class EmulatedOverlay:
         self.bitfile_name = descriptor.bitstream
         self._check_bitstream()
         self.ip_dict = descriptor.ip_dict()
+        self.loaded_ip_dict = self.ip_dict  # the overlay's own, once pynq loaded one
         dma = AxiDmaRegisters(memory, descriptor.dma_length_width, faults, clock)
         ip = ResizeIP(descriptor.build, descriptor.clock_hz, faults, clock)
         self.path = StreamPath(dma, ip, pace, clock)
@@ -190,12 +239,38 @@ class EmulatedOverlay:
     def is_loaded(self) -> bool:
         return self._loaded
 
-    def download(self) -> None:
-        """Reload the bitstream: a PL reset of the IP, the width converters and the DMA."""
+    def download(self, ip_dict: dict[str, Any] | None = None) -> None:
+        """Reload the bitstream: a PL reset of the IP, the width converters and the DMA.
+
+        ``ip_dict`` is the new overlay's (pynq's, from its ``.hwh``): the hardware built
+        from it is what the emulated registers then are (see :meth:`load`).
+        """
         self._check_bitstream()
         with self.path.lock:
             self.path.reset_pl()
+            if ip_dict is not None:
+                self.load(ip_dict)
         self._loaded = True
+
+    def load(self, ip_dict: dict[str, Any]) -> None:
+        """Make the emulated DMA the one ``ip_dict`` describes: its LENGTH register holds
+        the ``c_sg_length_width`` bits of the overlay actually loaded, whatever the
+        descriptor says, as a rebuilt bitstream would on the board."""
+        width = loaded_length_width(self.descriptor, ip_dict)
+        with self.path.lock:
+            self.path.dma.length_mask = (1 << width) - 1
+        self.loaded_ip_dict = ip_dict
+
+    @property
+    def length_width(self) -> int:
+        """Bits of the emulated DMA's LENGTH register."""
+        return self.path.dma.length_mask.bit_length()
+
+    def stall_reason(self) -> str:
+        """Why nothing will move any more, as a board would stay (see ``StreamPath``)."""
+        with self.path.lock:
+            self.path.advance()
+            return self.path.stall_reason()
 
     def unload(self) -> None:
         self._loaded = False

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
+import os
+import tempfile
 import weakref
 from collections.abc import Iterator
 from math import prod
 from operator import index
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,22 +58,44 @@ class RegisterWindow:
     ``array[offset >> 2] = np.uint32(value)``; this forwards both to the emulated IP's
     register file (its ``read(offset)`` / ``write(offset, int)``), so every bus access has
     its side effects (a LENGTH write starts a transfer, reading ap_done clears it).
+    ``register_map`` binds to it as to a board's mapping: ``view("u4")`` and word slices
+    give windows onto the same registers. ``monitor`` (optional) sees every access: the
+    watchdog of ``pynq_cv.emulate``.
     """
 
-    __slots__ = ("_ip", "_offset", "_words", "base", "length")
+    __slots__ = ("_ip", "_offset", "_words", "_monitor", "base", "length")
 
-    def __init__(self, ip: Any, base: int, offset: int, length: int) -> None:
+    def __init__(
+        self, ip: Any, base: int, offset: int, length: int, monitor: Any = None
+    ) -> None:
         self._ip = ip
         self._offset = offset  # of this window's first word inside the IP's register space
         self._words = length // WORD
+        self._monitor = monitor
         self.base = base
         self.length = length
 
     def __len__(self) -> int:
         return self._words
 
+    def view(self, dtype: Any = None) -> RegisterWindow:
+        """The window itself: it is 32-bit words already (all pynq's register maps ask)."""
+        if dtype is not None and np.dtype(dtype) != np.uint32:
+            raise TypeError(f"emulated registers are 32-bit words, not {np.dtype(dtype)}")
+        return self
+
+    def _window(self, item: slice) -> RegisterWindow:
+        start, stop, step = item.indices(self._words)
+        if step != 1:
+            raise IndexError("register windows take contiguous word slices only")
+        stop = max(start, stop)
+        return RegisterWindow(
+            self._ip, self.base + start * WORD, self._offset + start * WORD,
+            (stop - start) * WORD, self._monitor,
+        )
+
     def _address(self, item: Any) -> int:
-        i = index(item)  # numpy and Python ints; slices are not a bus access
+        i = index(item)  # numpy and Python ints
         if i < 0:
             i += self._words
         if not 0 <= i < self._words:
@@ -78,11 +104,26 @@ class RegisterWindow:
             )
         return self._offset + i * WORD
 
-    def __getitem__(self, item: Any) -> np.uint32:
-        return np.uint32(self._ip.read(self._address(item)) & 0xFFFFFFFF)
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, slice):
+            return self._window(item)
+        offset = self._address(item)
+        value = self._ip.read(offset) & 0xFFFFFFFF
+        if self._monitor is not None:
+            self._monitor.read(self.base - self._offset + offset, value)
+        return np.uint32(value)
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        self._ip.write(self._address(item), int(value) & 0xFFFFFFFF)
+        if isinstance(item, slice):
+            window = self._window(item)
+            values = np.broadcast_to(np.asarray(value), (window._words,))
+            for i, word in enumerate(values):
+                window[i] = word
+            return
+        offset = self._address(item)
+        if self._monitor is not None:
+            self._monitor.wrote(self.base - self._offset + offset)
+        self._ip.write(offset, int(value) & 0xFFFFFFFF)
 
     def __repr__(self) -> str:
         return f"<RegisterWindow {self.length} bytes at {self.base:#x}>"
@@ -138,6 +179,23 @@ def _pynq() -> Any:
 
 _device_class: type | None = None
 
+# What pynq keeps about the loaded bitstream on its Device (2.7 reads them from its PL
+# server through read-only properties; 3.x/4.0 assign them): settable here on every version.
+_PL_STATE = (
+    "bitfile_name", "timestamp", "gpio_dict", "interrupt_pins", "interrupt_controllers",
+    "hierarchy_dict", "mem_dict", "devicetree_dict",
+)
+
+
+def _pl_state(name: str) -> property:
+    def get(self: Any) -> Any:
+        return self._pl[name]
+
+    def set(self: Any, value: Any) -> None:
+        self._pl[name] = value
+
+    return property(get, set, doc=f"pynq's ``Device.{name}`` of the emulated PL")
+
 
 def _make_device_class() -> type:
     """``EmulatedPynqDevice``, a ``pynq.Device`` subclass (built on first use, pynq lazily)."""
@@ -148,7 +206,8 @@ def _make_device_class() -> type:
     from pynq.buffer import PynqBuffer
 
     class EmulatedPynqDevice(pynq.Device):  # no _probe_: pynq never enumerates it
-        """The emulated board as pynq sees a board: memory-mapped registers + CMA."""
+        """The emulated board as pynq sees a board: memory-mapped registers + CMA, and the
+        bitstream side of a PL (metadata, download) for ``pynq.Overlay``."""
 
         def __init__(self, board: Any) -> None:
             # Not Device.__init__: on pynq 2.7 it starts a PL server thread.
@@ -164,7 +223,19 @@ def _make_device_class() -> type:
             # CPU's unflushed writes anywhere in the allocation. (A whole flush only writes
             # back lines the CPU dirtied, with the CPU's own data: modelled as the view's.)
             self.invalidates_whole_buffer = _version(pynq) >= (3, 1)
+            self._pynq_version = _version(pynq)
             self._windows = _ip_windows(board)
+            self._ip_dict: dict[str, Any] | None = None
+            bitstream = str(getattr(board, "bitstream", "") or "")
+            self._pl: dict[str, Any] = dict.fromkeys(_PL_STATE)
+            self._pl.update(
+                bitfile_name=bitstream if os.path.isfile(bitstream) else None,
+                gpio_dict={}, interrupt_pins={}, interrupt_controllers={},
+                hierarchy_dict={}, mem_dict={}, devicetree_dict={},
+            )
+            self.downloads = 0  # bitstream downloads (each one a PL reset)
+            self.monitor: Any = None  # sees every register access (the watchdog)
+            self._generated: tempfile.TemporaryDirectory | None = None
 
         # -- the bus ---------------------------------------------------------------------
 
@@ -172,7 +243,9 @@ def _make_device_class() -> type:
             """The register window pynq's ``MMIO`` reads and writes."""
             for _name, base, size, ip in self._windows:
                 if base <= base_addr and base_addr + length <= base + size:
-                    return RegisterWindow(ip, base_addr, base_addr - base, length)
+                    return RegisterWindow(
+                        ip, base_addr, base_addr - base, length, self.monitor
+                    )
             raise MemoryError(  # on a board: a bus error on first access
                 f"no emulated IP maps [{base_addr:#x}, {base_addr + length:#x}); "
                 f"IPs: {', '.join(f'{n} at {b:#x}' for n, b, _s, _i in self._windows)}"
@@ -180,8 +253,15 @@ def _make_device_class() -> type:
 
         @property
         def ip_dict(self) -> dict[str, dict[str, Any]]:
-            """The overlay's ``ip_dict`` as pynq builds it: every entry with ``device``."""
+            """The loaded overlay's ``ip_dict`` (pynq sets it from the ``.hwh``); before
+            any, the descriptor's, every entry with ``device``."""
+            if self._ip_dict is not None:
+                return self._ip_dict
             return {name: self.description(name) for name in _source_ip_dict(self.board)}
+
+        @ip_dict.setter
+        def ip_dict(self, value: dict[str, dict[str, Any]]) -> None:
+            self._ip_dict = value
 
         def description(self, name: str) -> dict[str, Any]:
             """The ``ip_dict`` entry pynq drivers are built from (a plain ``dict``)."""
@@ -200,20 +280,92 @@ def _make_device_class() -> type:
             entry["device"] = self
             return entry
 
+        # -- the bitstream: metadata and download ----------------------------------------
+
+        def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False) -> Any:
+            """pynq's own parser on the ``.hwh`` beside the ``.bit``; with none there, on
+            one generated from the emulated board's descriptor."""
+            hwh = Path(bitfile_name).with_suffix(".hwh")
+            if not hwh.is_file():
+                hwh = self._generated_hwh()
+            return parse_hwh(hwh)
+
+        def _generated_hwh(self) -> Path:
+            from .hwh import generate_hwh
+
+            if self._generated is None:
+                self._generated = tempfile.TemporaryDirectory(prefix="pynq_cv-hwh-")
+            path = Path(self._generated.name) / "resizer.hwh"
+            if not path.is_file():
+                path.write_text(generate_hwh(self.board.descriptor))
+            return path
+
+        def download(self, bitstream: Any, parser: Any = None) -> None:
+            """Program the emulated PL: a PL reset of the IP, converters and DMA, with the
+            new overlay's DMA length width; then pynq's bookkeeping (timestamp, dicts)."""
+            if parser is None:
+                parser = self.get_bitfile_metadata(bitstream.bitfile_name)
+            self.board.overlay.download(parser.ip_dict)
+            self.downloads += 1
+            now = datetime.datetime.now()
+            timestamp = (
+                f"{now.year}/{now.month}/{now.day} {now.hour}:{now.minute}:{now.second}"
+                f" +{now.microsecond}"
+            )
+            if not getattr(bitstream, "partial", False):
+                bitstream.timestamp = timestamp
+            self.reset(parser, timestamp, bitstream.bitfile_name)
+
+        def load(self, bitfile_name: str) -> Any:
+            """The PL already holds ``bitfile_name`` (programmed before this process): its
+            metadata becomes the device's, and its DMA length width the emulated one's."""
+            parser = self.get_bitfile_metadata(bitfile_name)
+            self.board.overlay.load(parser.ip_dict)
+            self.parser = parser
+            self.reset(parser, None, str(bitfile_name))
+            return parser
+
+        def reset(
+            self, parser: Any = None, timestamp: Any = None, bitfile_name: Any = None
+        ) -> None:
+            """pynq's ``Device.reset``: the dictionaries from ``parser``, then the names."""
+            if parser is not None:
+                self.ip_dict = parser.ip_dict
+                self.gpio_dict = parser.gpio_dict
+                self.interrupt_controllers = parser.interrupt_controllers
+                self.interrupt_pins = parser.interrupt_pins
+                self.hierarchy_dict = parser.hierarchy_dict
+                self.mem_dict = parser.mem_dict
+            if timestamp is not None:
+                self.timestamp = timestamp
+            if bitfile_name is not None:
+                self.bitfile_name = bitfile_name
+
+        def gen_cache(self, bitstream: Any, parser: Any = None) -> None:
+            """Nothing to cache: there is no global PL state file off-board."""
+
+        def shutdown(self) -> None:
+            """No AXI shutdown managers in the resizer overlay."""
+
         # -- contiguous memory -----------------------------------------------------------
 
         def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> Any:
-            """A ``PynqBuffer`` over emulated CMA, non-coherent like every board buffer.
+            """A ``PynqBuffer`` over emulated CMA, with the board's coherence.
 
-            ``cacheable`` and ``target`` (pynq's keywords) change nothing: pynq builds
-            every buffer non-coherent, so flush/invalidate always really sync.
+            As pynq does, the ``PynqBuffer`` itself is always built non-coherent (its
+            ``flush``/``invalidate`` always call the device). The memory under it follows
+            ``cacheable`` as XRT maps it on a board: the default ``cacheable=0`` is
+            write-combined, coherent with the DMA (flush and invalidate change nothing);
+            ``cacheable=1`` goes through the CPU caches, stale until synced.
             """
             dtype = np.dtype(dtype)
             shape = tuple(index(n) for n in shape) if hasattr(shape, "__iter__") else (
                 index(shape),
             )
             nbytes = prod(shape) * dtype.itemsize
-            backing = self.board.allocate((max(nbytes, 1),), np.uint8)
+            backing = self.board.allocate(
+                (max(nbytes, 1),), np.uint8, cacheable=bool(kwargs.get("cacheable", 0))
+            )
             handle = _Allocation(self, backing)
             buf = PynqBuffer(
                 shape,
@@ -258,8 +410,30 @@ def _make_device_class() -> type:
         def __repr__(self) -> str:
             return f"<EmulatedPynqDevice {self.tag}>"
 
+    for name in _PL_STATE:
+        setattr(EmulatedPynqDevice, name, _pl_state(name))
     _device_class = EmulatedPynqDevice
     return EmulatedPynqDevice
+
+
+def parse_hwh(hwh: str | os.PathLike[str]) -> Any:
+    """pynq's own metadata parser on ``hwh``: pynqmetadata's runtime parser on pynq 3.x and
+    4.0 (what ``EmbeddedDevice`` uses), the Zynq or Zynq UltraScale+ ``HWH`` class on 2.7
+    (by the design's architecture: off-board 2.7 picks by the host's CPU instead)."""
+    pynq = _pynq()
+    if _version(pynq) >= (3,):
+        from pynqmetadata.frontends import Metadata
+        from pynqmetadata.views.runtime import RuntimeMetadataParser
+
+        return RuntimeMetadataParser(Metadata(input=str(hwh)))
+    from xml.etree import ElementTree
+
+    from pynq.pl_server import hwh_parser
+
+    info = ElementTree.parse(str(hwh)).getroot().find("SYSTEMINFO")
+    arch = info.get("ARCH", "") if info is not None else ""
+    parser_class = hwh_parser._HWHZynq if arch == "zynq" else hwh_parser._HWHUltrascale
+    return parser_class(hwh_name=str(hwh))
 
 
 def _source_ip_dict(board: Any) -> dict[str, Any]:
@@ -353,23 +527,62 @@ def make_pynq_device(board: Any) -> Any:
     return _make_device_class()(board)
 
 
+class EmulatedClocks:
+    """pynq's ``Clocks`` backend on the emulated board: the PL clock is what the descriptor
+    says, and setting it (as every ``Overlay.download`` does) changes nothing off-board.
+    Requests are kept in ``requested`` (clock index -> MHz or divisors)."""
+
+    def __init__(self, board: Any) -> None:
+        self.board = board
+        self.requested: dict[int, Any] = {}
+
+    def get_pl_clk(self, clk_idx: int) -> float:
+        return self.board.descriptor.clock_hz / 1e6 if clk_idx == 0 else 0.0
+
+    def set_pl_clk(
+        self, clk_idx: int, div0: Any = None, div1: Any = None, clk_mhz: Any = None
+    ) -> None:
+        if clk_idx not in range(4):
+            raise ValueError("Valid PL clock index is 0 - 3.")
+        self.requested[clk_idx] = clk_mhz if clk_mhz is not None else (div0, div1)
+
+    def get_cpu_mhz(self) -> float:
+        return 650.0 if self.board.descriptor.dma.base < 0x8000_0000 else 1200.0
+
+
 @contextlib.contextmanager
 def emulated_pynq_device(board: Any) -> Iterator[Any]:
     """Make pynq's default device the emulated ``board`` for the ``with`` block.
 
-    Inside, ``pynq.allocate``, ``MMIO``, ``DefaultIP`` and ``pynq.lib.dma.DMA`` built
-    without an explicit device all reach the emulator. On exit the previous default (or
-    none: pynq probes again) is restored, and buffers still allocated are freed.
+    Inside, ``pynq.allocate``, ``MMIO``, ``DefaultIP``, ``pynq.lib.dma.DMA`` and
+    ``pynq.Overlay`` built without an explicit device all reach the emulator, and pynq's
+    ``Clocks`` is the emulated board's (PL clock setting does nothing). On exit the
+    previous default device and clocks (or none: pynq probes again) are restored, and
+    buffers still allocated are freed.
     """
     pynq = _pynq()
+    try:
+        from pynq.ps import Clocks
+    except ImportError:  # a pynq without PS clocks (test doubles): nothing to stand in for
+        Clocks = None
     device_cls = pynq.Device
     missing = object()
     previous = device_cls.__dict__.get("_active_device", missing)
+    clocks_state = dict(vars(Clocks)) if Clocks is not None else {}
     device = make_pynq_device(board)
     device_cls.active_device = device
+    if Clocks is not None:
+        Clocks._real_instance = EmulatedClocks(board)
     try:
         yield device
     finally:
+        if Clocks is not None:
+            for name in ("_real_instance", "device"):  # Overlay() sets Clocks.device
+                if name in clocks_state:
+                    setattr(Clocks, name, clocks_state[name])
+                else:
+                    with contextlib.suppress(AttributeError):
+                        delattr(Clocks, name)
         if previous is missing:
             with contextlib.suppress(AttributeError):
                 del device_cls._active_device
@@ -377,3 +590,5 @@ def emulated_pynq_device(board: Any) -> Iterator[Any]:
             device_cls.active_device = previous
         for handle in list(device.allocations.values()):
             handle.free()
+        if device._generated is not None:
+            device._generated.cleanup()

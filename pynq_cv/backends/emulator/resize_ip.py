@@ -79,11 +79,14 @@ class Build:
     max_out: tuple[int, int]
     out_size_bits: int | None  # 11 on the 2020 build: output sizes wrap at 2048
     ready_latched: bool  # Vitis HLS latches ap_ready (clear on read); Vivado HLS does not
+    sizes_read_back: bool  # the size registers read what was written (.hwh: write-only)
 
 
+# The 2020 build's generated AXI-Lite RTL (resize_accel_AXILiteS_s_axi.v, PYNQ-HelloWorld
+# d3005c5) returns the four size registers on reads; the 2021 build's is unconfirmed: 0.
 BUILDS = {
-    "2020": Build("2020", (1080, 1920), 11, False),
-    "2021": Build("2021", (2160, 3840), None, True),
+    "2020": Build("2020", (1080, 1920), 11, False, True),
+    "2021": Build("2021", (2160, 3840), None, True, False),
 }
 
 
@@ -186,7 +189,9 @@ class ResizeIP:
             return self.ier
         if offset == ISR:
             return self.isr
-        return 0  # the size registers are write-only (.hwh); the rest is unmapped
+        if offset in (SRC_ROWS, SRC_COLS, DST_ROWS, DST_COLS) and self.build.sizes_read_back:
+            return self.sizes[(offset - SRC_ROWS) // 8]
+        return 0  # unmapped, or sizes not readable on this build
 
     def write(self, offset: int, value: int) -> None:
         if offset == CTRL:
