@@ -92,7 +92,7 @@ def test_info_reports_backend_overlay_envelope_and_versions(capsys):
     assert "helloworld-resizer-pynq-z2 (2020 build)" in out
     assert "INTER_LINEAR" in out
     assert "at most 1080x1920" in out
-    assert "8,388,607 per DMA transfer" in out  # the Pynq-Z2 .hwh: 23-bit length
+    assert "67,108,863 per DMA transfer" in out  # the 2020 build scripts: 26-bit length
     assert re.search(rf"^\s+numpy\s+{re.escape(np.__version__)}$", out, re.M)
     assert re.search(rf"^\s+opencv\s+{re.escape(cv2.__version__)}$", out, re.M)
     assert re.search(r"^\s+pynq\s+", out, re.M)

@@ -52,14 +52,22 @@ def test_a_loaded_overlay_that_differs_from_its_descriptor_is_named():
 
 
 def test_the_dma_length_of_the_loaded_overlay_wins_over_the_descriptor():
-    desc = descriptor_for("Pynq-Z2")  # 23 bits: a 4K frame does not fit one transfer
-    assert Envelope.from_descriptor(desc).size_reason(2160, 3840, 1080, 1920) == "dma_length"
+    desc = descriptor_for("Pynq-Z2")  # 26 bits (the build scripts since 78d0a10)
+    assert Envelope.from_descriptor(desc).size_reason(2160, 3840, 1080, 1920) is None
     ip_dict = copy.deepcopy(desc.ip_dict())
-    ip_dict["axi_dma_0"]["parameters"]["c_sg_length_width"] = "26"
+    ip_dict["axi_dma_0"]["parameters"]["c_sg_length_width"] = "23"  # the 2019.1 .hwh
     width = loaded_length_width(desc, ip_dict)
-    assert width == 26
-    env = Envelope.from_descriptor(desc, width)
-    assert env.size_reason(2160, 3840, 1080, 1920) is None
+    assert width == 23
+    env = Envelope.from_descriptor(desc, width)  # a 4K frame does not fit one transfer
+    assert env.size_reason(2160, 3840, 1080, 1920) == "dma_length"
+
+
+def test_the_2020_build_descriptors_give_the_dma_26_bits():
+    """PYNQ-HelloWorld 78d0a10 set c_sg_length_width 26 in all four boards' scripts."""
+    for board in ("Pynq-Z1", "Pynq-Z2", "Ultra96", "ZCU104"):
+        desc = descriptor_for(board)
+        assert desc.build == "2020" and desc.dma_length_width == 26
+        assert Envelope.from_descriptor(desc).size_reason(2160, 3840, 1080, 1920) is None
 
 
 def test_a_broken_descriptor_file_is_a_clear_error(tmp_path):

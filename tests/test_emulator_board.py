@@ -42,10 +42,10 @@ def test_overlay_exposes_descriptor_ips_and_ip_dict_like_pynq():
     ov = board.overlay
     assert ov.ip_dict == board.descriptor.ip_dict()
     params = ov.ip_dict["axi_dma_0"]["parameters"]
-    assert params["c_sg_length_width"] == params["C_SG_LENGTH_WIDTH"] == "23"
+    assert params["c_sg_length_width"] == params["C_SG_LENGTH_WIDTH"] == "26"
     assert ov.ip_dict["axi_dma_0"]["interrupts"] == {}
     assert ov.axi_dma_0 is ov.axi_dma_0 and ov.resize_accel_0 is ov.resize_accel_0
-    assert ov.axi_dma_0.buffer_max_size == (1 << 23) - 1
+    assert ov.axi_dma_0.buffer_max_size == (1 << 26) - 1
     assert {"axi_dma_0", "resize_accel_0"} <= set(dir(ov))
     assert ov.is_loaded()
     with pytest.raises(AttributeError) as info:

@@ -145,7 +145,7 @@ def test_buffer_surface_matches_pynq():
     assert memory.allocate((3,), "u4").dtype == np.uint32  # pynq's default dtype
 
 
-# -- cacheable buffers: non-coherent ------------------------------------------------------------------------
+# -- cacheable buffers: non-coherent --------------------------------------------------------
 
 
 def test_cpu_writes_reach_the_device_only_after_flush():

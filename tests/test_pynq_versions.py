@@ -203,16 +203,16 @@ def test_the_context_sets_and_restores_the_default_device(old_pynq, board):
 @pytest.mark.parametrize(
     "parameters",
     [
-        {"C_SG_LENGTH_WIDTH": "26"},  # the .hwh's own spelling (2.7)
-        {"c_sg_length_width": "26", "C_SG_LENGTH_WIDTH": "26"},  # 3.x, 4.0
-        {"c_sg_length_width": 26},
+        {"C_SG_LENGTH_WIDTH": "23"},  # the .hwh's own spelling (2.7)
+        {"c_sg_length_width": "23", "C_SG_LENGTH_WIDTH": "23"},  # 3.x, 4.0
+        {"c_sg_length_width": 23},
     ],
 )
 def test_dma_length_width_is_read_in_each_versions_spelling(parameters):
-    desc = descriptor_for("Pynq-Z2")  # its descriptor says 23
+    desc = descriptor_for("Pynq-Z2")  # its descriptor says 26
     ip_dict = {desc.dma.name: {"parameters": parameters}}
-    assert loaded_length_width(desc, ip_dict) == 26
-    assert loaded_length_width(desc, {desc.dma.name: {"parameters": {}}}) == 23
+    assert loaded_length_width(desc, ip_dict) == 23
+    assert loaded_length_width(desc, {desc.dma.name: {"parameters": {}}}) == 26
 
 
 @pytest.fixture

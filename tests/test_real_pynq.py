@@ -14,6 +14,7 @@ instead of hanging the suite.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import types
@@ -43,6 +44,7 @@ from pynq_cv.backends.emulator.pynq_device import (  # noqa: E402
     make_pynq_device,
 )
 from pynq_cv.backends.select import open_board  # noqa: E402
+from pynq_cv.descriptors import descriptor_for  # noqa: E402
 from pynq_cv.driver import Deadlines, ResizeDriver  # noqa: E402
 from pynq_cv.timing import frame_seconds  # noqa: E402
 
@@ -297,7 +299,10 @@ def test_paced_board_completes_a_frame_only_when_its_modelled_time_has_passed():
 
 @pytest.mark.parametrize(("board_name", "width"), [("Pynq-Z2", 23), ("KV260", 26)])
 def test_transfer_over_the_length_register_raises_pynqs_value_error(board_name, width):
-    with EmulatedBoard(board_name) as emulated, emulated_pynq_device(emulated) as dev:
+    desc = descriptor_for(board_name)
+    params = {**desc.dma.parameters, "c_sg_length_width": width}  # 23: the 2019.1 .hwh
+    desc = dataclasses.replace(desc, dma=dataclasses.replace(desc.dma, parameters=params))
+    with EmulatedBoard(descriptor=desc) as emulated, emulated_pynq_device(emulated) as dev:
         dma = DMA(dev.description(emulated.descriptor.dma.name))
         buf = pynq.allocate((64,), dtype=np.uint8)
         limit = (1 << width) - 1
