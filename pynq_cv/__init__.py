@@ -7,6 +7,7 @@
 
 The PL path runs on a real board through ``pynq`` when one is found, else on the bundled
 board emulator; ``PYNQ_CV_BACKEND=board|emulator|cpu`` or ``use_backend()`` choose.
+``with pynq_cv.emulate(): ...`` runs pynq's own code (``pynq.Overlay`` and all) on it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .dispatch import (
     use_backend,
 )
 from .driver import Deadlines
+from .emulate import emulate
 from .errors import BackendUnavailable, PLFault, PynqCvError
 from .patching import is_patched, patch, patched, unpatch
 from .pipeline import PendingFrame
@@ -41,6 +43,7 @@ __all__ = [
     "Resizer",
     "close",
     "default_resizer",
+    "emulate",
     "info",
     "is_patched",
     "patch",

@@ -134,8 +134,9 @@ class _Allocation:
 
     A ``PynqBuffer`` that has ``memory``, a true ``pointer`` and ``return_to`` is freed by
     ``freebuffer()`` (and its ``__exit__``/``__del__``) as ``return_to.return_pointer(
-    pointer)`` on every pynq version; marking the buffer ``freed`` keeps 3.x/4.0 from then
-    reaching for the board-only ``munmap``. Garbage collection frees it too (a finalizer).
+    pointer)`` on every pynq version; the pointer stays true (freeing twice is harmless)
+    so 3.x/4.0 never reach for the board-only ``munmap``, even when a garbage-collected
+    cycle runs the finalizer before ``__del__``. Garbage collection frees it too.
     """
 
     def __init__(self, device: Any, backing: Any) -> None:
@@ -143,9 +144,6 @@ class _Allocation:
         self.backing = backing  # the emulator's buffer holding the bytes
         self.owner: Any = None  # weakref to the PynqBuffer
         self.freed = False
-
-    def __bool__(self) -> bool:
-        return not self.freed
 
     def free(self) -> None:
         if self.freed:

@@ -1,0 +1,164 @@
+"""Run pynq code -- notebooks, scripts, pynq_cv's board backend -- on the emulated board.
+
+    with pynq_cv.emulate(board="Pynq-Z2") as emu:
+        overlay = pynq.Overlay(emu.bitstream)       # pynq's own Overlay, download and all
+        dma, resizer = overlay.axi_dma_0, overlay.resize_accel_0
+        ...                                         # the HelloWorld notebook, unmodified
+
+Inside, pynq's default device is an emulated PYNQ board with the resizer overlay: its
+``Overlay`` parses the ``.hwh`` beside the ``.bit`` with pynq's own parser (one generated
+from the board's descriptor when there is none), a download resets the emulated IP and DMA
+as a bitstream load resets them, ``register_map`` binds, ``allocate`` gives contiguous
+buffers (coherent unless ``cacheable=1``, as on a board) and pynq's ``DMA`` runs on the
+emulated registers. Nothing of pynq is patched: the emulated board is a ``pynq.Device``.
+
+``pynq`` is imported when the context is entered, never at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Emulation", "emulate", "run_script_emulated"]
+
+
+@dataclass
+class Emulation:
+    """What ``emulate()`` gives the ``with`` block."""
+
+    bitstream: str  # the .bit to hand pynq.Overlay (a .hwh sits beside it)
+    board: Any  # the EmulatedBoard (memory, faults, frames, modelled time)
+    device: Any  # the pynq.Device pynq now uses by default
+
+    @property
+    def hwh(self) -> str:
+        return str(Path(self.bitstream).with_suffix(".hwh"))
+
+
+@contextlib.contextmanager
+def emulate(
+    board: str = "Pynq-Z2",
+    hwh: str | os.PathLike[str] | None = None,
+    pace: bool = False,
+    watchdog: float | None = None,
+    directory: str | os.PathLike[str] | None = None,
+) -> Iterator[Emulation]:
+    """Make pynq's default device an emulated ``board`` with the resizer overlay loaded.
+
+    ``hwh``: the overlay's ``.hwh`` (e.g. a board's real one); default: generated from the
+    board's descriptor. It is what the emulated PL holds from the start, so
+    ``Overlay(emu.bitstream, download=False)`` attaches to it, and its DMA length width
+    is the emulated one. ``pace``: pynq's waits take the frame's modelled board time.
+    ``watchdog``: seconds after which a wait that would hang a board raises
+    ``EmulatedHang`` saying why (default: off -- pynq spins as on a board).
+    ``directory``: where ``resizer.bit`` and ``resizer.hwh`` are written (default: a
+    temporary directory, removed on exit); files already there are used as they are.
+    """
+    from .backends.emulator import EmulatedBoard
+    from .backends.emulator.hwh import write_overlay
+    from .backends.emulator.pynq_device import emulated_pynq_device
+    from .backends.emulator.watchdog import Watchdog
+    from .descriptors import descriptor_for
+
+    descriptor = descriptor_for(board)
+    scratch = None
+    if directory is None:
+        scratch = tempfile.mkdtemp(prefix="pynq_cv-emulate-")
+        directory = scratch
+    try:
+        if hwh is not None:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            target = Path(directory) / f"{Path(descriptor.bitstream).stem}.hwh"
+            if Path(hwh).resolve() != target.resolve():
+                shutil.copyfile(hwh, target)
+        bit = write_overlay(descriptor, directory)
+        emulated = EmulatedBoard(descriptor=descriptor, pace=pace, bitstream=str(bit))
+        try:
+            with emulated_pynq_device(emulated) as device:
+                device.load(str(bit))
+                if watchdog is not None:
+                    device.monitor = Watchdog(
+                        watchdog, emulated.overlay.stall_reason, _register_names(device)
+                    )
+                yield Emulation(str(bit), emulated, device)
+        finally:
+            emulated.close()
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _register_names(device: Any) -> Any:
+    """address -> "axi_dma_0 S2MM_DMASR (0x40400034)", from the loaded ip_dict."""
+
+    def name_of(address: int) -> str:
+        for ip, entry in device.ip_dict.items():
+            base = entry.get("phys_addr")
+            if base is None or not base <= address < base + int(entry.get("addr_range", 0)):
+                continue
+            for register, spec in (entry.get("registers") or {}).items():
+                if spec.get("address_offset") == address - base:
+                    return f"{ip} {register} ({address:#x})"
+            return f"{ip} +{address - base:#x}"
+        return f"{address:#x}"
+
+    return name_of
+
+
+def run_script_emulated(
+    path: str | os.PathLike[str], argv: Sequence[str] = (), **options: Any
+) -> dict[str, Any]:
+    """Run a Python script or a notebook's code cells under :func:`emulate` (``options``).
+
+    The script sees ``sys.argv == [path, *argv]`` and runs as ``__main__``; a notebook's
+    code cells run in order in one namespace, IPython magics dropped (a ``%%timeit`` cell
+    runs once). Returns the script's globals. For the CLI: ``pynq-cv run --emulate``.
+    """
+    path = Path(path)
+    saved_argv = sys.argv
+    sys.argv = [str(path), *argv]
+    try:
+        with emulate(**options):
+            if path.suffix == ".ipynb":
+                return _run_notebook(path)
+            return runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = saved_argv
+
+
+def notebook_code(path: str | os.PathLike[str]) -> list[str]:
+    """The code cells of a notebook as plain Python (line magics and shell lines dropped,
+    a ``%%timeit`` cell's body kept; other cell magics are refused)."""
+    notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = []
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        lines = (source if isinstance(source, str) else "".join(source)).splitlines()
+        if lines and lines[0].startswith("%%"):
+            magic = lines[0].split()[0]
+            if magic != "%%timeit":
+                raise ValueError(f"{path}: cell magic {magic} cannot run outside IPython")
+            lines = lines[1:]
+        cells.append("\n".join(
+            "" if line.lstrip().startswith(("%", "!")) else line for line in lines
+        ))
+    return cells
+
+
+def _run_notebook(path: Path) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path)}
+    for number, code in enumerate(notebook_code(path), 1):
+        exec(compile(code, f"{path}[cell {number}]", "exec"), namespace)  # noqa: S102
+    return namespace
