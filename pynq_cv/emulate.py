@@ -70,6 +70,15 @@ def emulate(
     from .backends.emulator.watchdog import Watchdog
     from .descriptors import descriptor_for
 
+    try:
+        from .backends.emulator.pynq_device import _pynq
+
+        _pynq()
+    except ImportError as exc:
+        raise ImportError(
+            f"pynq_cv.emulate() runs pynq's own code on the emulator, and pynq is not "
+            f"importable ({exc}): pip install pynq (or pynq_cv[board])"
+        ) from exc
     descriptor = descriptor_for(board)
     scratch = None
     if directory is None:
