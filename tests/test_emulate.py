@@ -239,6 +239,17 @@ def test_a_real_hwh_beside_the_bit_is_what_pynq_parses(tmp_path):
         }
 
 
+def test_the_notebooks_relative_bitstream_name_resolves_in_the_chosen_directory(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pynq_cv.emulate(directory="."):
+        overlay = pynq.Overlay("resizer.bit")  # the notebook's own line
+        assert overlay.bitfile_name == str(tmp_path / "resizer.bit")
+        assert overlay.resize_accel_0.read(0x00) == 0x4
+    assert (tmp_path / "resizer.hwh").is_file(), "files in a chosen directory are kept"
+
+
 # -- buffers -----------------------------------------------------------------------------------
 
 
