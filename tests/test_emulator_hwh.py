@@ -52,6 +52,10 @@ def test_the_generated_hwh_describes_the_descriptors_overlay(board):
     params = {p.get("NAME"): p.get("VALUE") for p in found[desc.dma.name].iter("PARAMETER")}
     width = str(desc.dma_length_width)
     assert params["c_sg_length_width"] == params["C_SG_LENGTH_WIDTH"] == width
+    dma_regs = found[desc.dma.name].iter("REGISTER")
+    length = next(r for r in dma_regs if r.get("NAME") == "MM2S_LENGTH")
+    bits = {p.get("NAME"): p.get("VALUE") for p in length.iter("PROPERTY")}["BIT_WIDTH"]
+    assert bits == width
 
 
 def test_the_resizers_size_registers_are_write_only_as_hls_marks_them():

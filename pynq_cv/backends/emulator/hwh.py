@@ -27,7 +27,9 @@ Field = tuple[str, int, int, str]
 RW, RO, WO = "read-write", "read-only", "write-only"
 
 
-def _dma_channel(prefix: str, base: int, address: str) -> list[tuple[str, int, str, list]]:
+def _dma_channel(
+    prefix: str, base: int, address: str, length_width: int
+) -> list[tuple[str, int, str, list]]:
     control = [
         ("RS", 0, 1, RW), ("Reset", 2, 1, RW), ("Keyhole", 3, 1, RW),
         ("Cyclic_BD_Enable", 4, 1, RW), ("IOC_IrqEn", 12, 1, RW), ("Dly_IrqEn", 13, 1, RW),
@@ -45,11 +47,16 @@ def _dma_channel(prefix: str, base: int, address: str) -> list[tuple[str, int, s
         (f"{prefix}_DMASR", base + 0x04, RW, status),
         (f"{prefix}_{address}", base + 0x18, RW, [(f"{prefix}_{address}", 0, 32, RW)]),
         (f"{prefix}_{address}_MSB", base + 0x1C, RW, [(f"{prefix}_{address}_MSB", 0, 32, RW)]),
-        (f"{prefix}_LENGTH", base + 0x28, RW, [("Length", 0, 26, RW)]),
+        (f"{prefix}_LENGTH", base + 0x28, RW, [("Length", 0, length_width, RW)]),
     ]
 
 
-DMA_REGISTERS = _dma_channel("MM2S", 0x00, "SA") + _dma_channel("S2MM", 0x30, "DA")
+def dma_registers(length_width: int) -> list[tuple[str, int, str, list]]:
+    """The simple-mode register map of PG021 (the LENGTH field as wide as configured)."""
+    return _dma_channel("MM2S", 0x00, "SA", length_width) + _dma_channel(
+        "S2MM", 0x30, "DA", length_width
+    )
+
 
 # The HLS ap_ctrl_hs block and the four scalar arguments (write-only in every HLS .hwh)
 RESIZER_REGISTERS = [
@@ -195,7 +202,7 @@ def generate_hwh(descriptor: OverlayDescriptor) -> str:
 
     # The AXI DMA: parameters as Vivado writes them, upper and lower case
     module = _module(modules, dma.name, dma.type or "xilinx.com:ip:axi_dma:7.1", "axi_dma")
-    _registers(module, "S_AXI_LITE", dma.range, DMA_REGISTERS)
+    _registers(module, "S_AXI_LITE", dma.range, dma_registers(descriptor.dma_length_width))
     params: dict[str, Any] = {}
     for key, value in dma.parameters.items():
         params[key.upper()] = value

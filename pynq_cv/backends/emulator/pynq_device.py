@@ -13,9 +13,16 @@ against the emulated register files and the emulated non-coherent contiguous mem
         resizer = pynq.DefaultIP(device.description("resize_accel_0"))
         buf = pynq.allocate((rows, cols, 3), np.uint8)   # a real PynqBuffer
 
+The device also has a PL's bitstream side, so ``pynq.Overlay`` works on it: metadata from
+pynq's own parser on the ``.hwh`` beside the ``.bit`` (or one generated from the
+descriptor, ``hwh.py``), settable ``ip_dict``/``bitfile_name``/``timestamp`` (pynq 3.x/4.0
+assign them; 2.7 reads them), a ``download`` that resets the emulated PL and takes the
+new overlay's DMA length width, and (inside ``emulated_pynq_device``) pynq's ``Clocks``
+replaced by one whose PL clock setting does nothing. ``pynq_cv.emulate`` builds on this.
+
 ``PynqStackBoard`` goes one step further: the bottom-layer surface of ARCHITECTURE.md
 built from pynq's own ``DMA``, ``DefaultIP`` and ``allocate`` on such a device, so all of
-pynq_cv runs over pynq's code as on a board image (only the bitstream download is missing).
+pynq_cv runs over pynq's code as on a board image.
 
 This is how the emulator is checked against the driver that runs on boards, and how
 pynq_cv's driver is run on pynq's DMA object without a board. It uses only pynq's public
