@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Emulation", "emulate", "run_script_emulated"]
+from .backends.emulator.watchdog import EmulatedHang
+
+__all__ = ["EmulatedHang", "Emulation", "emulate", "run_script_emulated"]
 
 
 @dataclass
@@ -88,7 +90,9 @@ def emulate(
         if hwh is not None:
             Path(directory).mkdir(parents=True, exist_ok=True)
             target = Path(directory) / f"{Path(descriptor.bitstream).stem}.hwh"
-            if Path(hwh).resolve() != target.resolve():
+            if target.exists() and not target.samefile(hwh):
+                raise ValueError(f"{target} exists: not replacing it with {hwh}")
+            if not target.exists():
                 shutil.copyfile(hwh, target)
         bit = write_overlay(descriptor, directory)
         emulated = EmulatedBoard(descriptor=descriptor, pace=pace, bitstream=str(bit))
@@ -129,20 +133,26 @@ def run_script_emulated(
 ) -> dict[str, Any]:
     """Run a Python script or a notebook's code cells under :func:`emulate` (``options``).
 
-    The script sees ``sys.argv == [path, *argv]`` and runs as ``__main__``; a notebook's
-    code cells run in order in one namespace, IPython magics dropped (a ``%%timeit`` cell
-    runs once). Returns the script's globals. For the CLI: ``pynq-cv run --emulate``.
+    The script sees ``sys.argv == [path, *argv]``, its own directory first on ``sys.path``,
+    and runs as ``__main__``; a notebook's code cells run in order in one namespace in the
+    notebook's directory (as Jupyter runs them), IPython magics dropped (a ``%%timeit``
+    cell runs once). Returns the script's globals. For the CLI to wire (e.g. ``pynq-cv run
+    --emulate script.py``).
     """
-    path = Path(path)
-    saved_argv = sys.argv
+    path = Path(path).resolve()
+    saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     sys.argv = [str(path), *argv]
+    sys.path.insert(0, str(path.parent))
     try:
         with emulate(**options):
             if path.suffix == ".ipynb":
+                os.chdir(path.parent)
                 return _run_notebook(path)
             return runpy.run_path(str(path), run_name="__main__")
     finally:
+        os.chdir(saved_cwd)
         sys.argv = saved_argv
+        sys.path[:] = saved_path
 
 
 def notebook_code(path: str | os.PathLike[str]) -> list[str]:

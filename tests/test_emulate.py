@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 import warnings
 
@@ -229,6 +230,16 @@ def test_the_dma_length_width_follows_the_loaded_hwh(tmp_path):
         assert emu.board.overlay.length_width == 26
 
 
+def test_emulate_never_replaces_a_hwh_already_in_the_directory(tmp_path):
+    (tmp_path / "resizer.hwh").write_text("<EDKSYSTEM/>")
+    other = tmp_path / "other.hwh"
+    other.write_text(generate_hwh(descriptor_for("Pynq-Z2")))
+    with pytest.raises(ValueError, match="exists: not replacing"):
+        with pynq_cv.emulate(hwh=other, directory=tmp_path):
+            pass
+    assert (tmp_path / "resizer.hwh").read_text() == "<EDKSYSTEM/>"
+
+
 def test_a_real_hwh_beside_the_bit_is_what_pynq_parses(tmp_path):
     desc = descriptor_for("Pynq-Z2")
     (tmp_path / "resizer.hwh").write_text(generate_hwh(desc).replace("resize_accel", "resize_x"))
@@ -335,13 +346,18 @@ def test_the_board_backend_runs_end_to_end_on_the_emulated_device(fresh_board_ba
 
 def test_run_script_emulated_runs_a_script_as_main(tmp_path):
     script = tmp_path / "resize.py"
+    (tmp_path / "helper_of_the_script.py").write_text("VALUE = 42\n")
     script.write_text(
         "import sys, pynq\n"
-        "from pynq_cv.backends.emulator.hwh import write_overlay\n"
+        "import helper_of_the_script\n"
         "seen = (sys.argv[1:], type(pynq.Device.active_device).__name__, __name__)\n"
+        "value = helper_of_the_script.VALUE\n"
     )
+    path_before = list(sys.path)
     namespace = run_script_emulated(script, ["--size", "2"])
     assert namespace["seen"] == (["--size", "2"], "EmulatedPynqDevice", "__main__")
+    assert namespace["value"] == 42 and sys.path == path_before
+    assert "_active_device" not in vars(pynq.Device), "the default device is restored"
 
 
 def test_run_script_emulated_runs_a_notebooks_code_cells(tmp_path):
@@ -365,6 +381,8 @@ def test_run_script_emulated_runs_a_notebooks_code_cells(tmp_path):
     notebook = {"cells": [{"cell_type": "code", "source": c} for c in cells], "nbformat": 4}
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(notebook))
+    cwd = os.getcwd()
     namespace = run_script_emulated(path)
+    assert os.getcwd() == cwd
     expected = resize_exact(frame(60, 80, seed=8), 30, 40)
     np.testing.assert_array_equal(np.asarray(namespace["out_buffer"]), expected)
