@@ -54,6 +54,7 @@ def emulate(
     pace: bool = False,
     watchdog: float | None = None,
     directory: str | os.PathLike[str] | None = None,
+    loaded: bool = True,
 ) -> Iterator[Emulation]:
     """Make pynq's default device an emulated ``board`` with the resizer overlay loaded.
 
@@ -65,6 +66,8 @@ def emulate(
     ``EmulatedHang`` saying why (default: off -- pynq spins as on a board).
     ``directory``: where ``resizer.bit`` and ``resizer.hwh`` are written (default: a
     temporary directory, removed on exit); files already there are used as they are.
+    ``loaded=False``: pynq reports nothing on the PL until something downloads (as after
+    a boot into another design), so e.g. ``PynqBoard`` downloads it itself.
     """
     from .backends.emulator import EmulatedBoard
     from .backends.emulator.hwh import write_overlay
@@ -98,7 +101,8 @@ def emulate(
         emulated = EmulatedBoard(descriptor=descriptor, pace=pace, bitstream=str(bit))
         try:
             with emulated_pynq_device(emulated) as device:
-                device.load(str(bit))
+                if loaded:
+                    device.load(str(bit))
                 if watchdog is not None:
                     device.monitor = Watchdog(
                         watchdog, emulated.overlay.stall_reason, _register_names(device)

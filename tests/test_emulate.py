@@ -313,8 +313,19 @@ def fresh_board_backend(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-def test_the_board_backend_runs_end_to_end_on_the_emulated_device(fresh_board_backend):
+def test_the_board_backend_attaches_to_the_resizer_the_emulated_pl_holds(fresh_board_backend):
     with pynq_cv.emulate() as emu:
+        with pynq_cv.Resizer("board", bitstream=emu.bitstream) as rz:
+            image = frame(180, 320, seed=1)
+            np.testing.assert_array_equal(rz.resize(image, (160, 90)), resize_exact(image, 90, 160))
+            assert rz.backend == "board" and emu.device.downloads == 0
+            assert "attached without downloading" in rz.info()["bitstream_origin"]
+
+
+def test_the_board_backend_runs_end_to_end_on_the_emulated_device(fresh_board_backend):
+    """An empty emulated PL: PynqBoard downloads the resizer, so its recovery may too."""
+    with pynq_cv.emulate(loaded=False) as emu:
+        assert pynq.PL.bitfile_name is None
         with pynq_cv.Resizer("board", bitstream=emu.bitstream) as rz:
             rz.open()
             assert rz.backend == "board"
@@ -327,6 +338,7 @@ def test_the_board_backend_runs_end_to_end_on_the_emulated_device(fresh_board_ba
                 )
             assert rz.stats.snapshot()["pl"] == 3
             downloads = emu.device.downloads
+            assert downloads == 1 and pynq.PL.bitfile_name == emu.bitstream
             emu.board.faults.ip_hang()  # only a PL reset recovers a hung IP
             image = frame(180, 320, seed=9)
             with warnings.catch_warnings():

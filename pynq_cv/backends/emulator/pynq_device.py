@@ -231,10 +231,9 @@ def _make_device_class() -> type:
             self._pynq_version = _version(pynq)
             self._windows = _ip_windows(board)
             self._ip_dict: dict[str, Any] | None = None
-            bitstream = str(getattr(board, "bitstream", "") or "")
+            # pynq knows of nothing on the PL until a download (or ``load``) says so
             self._pl: dict[str, Any] = dict.fromkeys(_PL_STATE)
             self._pl.update(
-                bitfile_name=bitstream if os.path.isfile(bitstream) else None,
                 gpio_dict={}, interrupt_pins={}, interrupt_controllers={},
                 hierarchy_dict={}, mem_dict={}, devicetree_dict={},
             )
