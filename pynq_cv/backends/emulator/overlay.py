@@ -129,8 +129,8 @@ class StreamPath:
             if mm2s.transfer is None or mm2s.halted:
                 reasons.append(
                     f"the IP waits for {run.need - run.got} more input bytes "
-                    f"(src_rows x src_cols x 3 = {run.need}) and no send transfer is "
-                    "in flight: the input sent was shorter than the sizes written"
+                    f"(its run's src_rows x src_cols x 3 = {run.need}) and no send "
+                    "transfer is in flight to bring them"
                 )
         if run is None and packet is None and not ip.ap_start:
             if mm2s.transfer is not None or s2mm.transfer is not None:
@@ -145,6 +145,13 @@ class StreamPath:
                 f"the send transfer has {sent.remaining} bytes the IP does not take: "
                 "the input buffer is larger than src_rows x src_cols x 3, or the sizes "
                 "changed under auto_restart"
+            )
+        if run is not None and tuple(ip.sizes) != run.sizes:
+            reasons.append(
+                f"the IP runs with the sizes it latched at its start (src {run.sizes[0]}x"
+                f"{run.sizes[1]}, dst {run.sizes[2]}x{run.sizes[3]}), not those written since "
+                f"(src {ip.sizes[0]}x{ip.sizes[1]}, dst {ip.sizes[2]}x{ip.sizes[3]}): under "
+                "auto_restart (0x81) it restarted as the previous frame's input ended"
             )
         if packet is not None and packet.remaining and (s2mm.transfer is None or s2mm.halted):
             reasons.append(
