@@ -228,7 +228,6 @@ def _make_device_class() -> type:
             # CPU's unflushed writes anywhere in the allocation. (A whole flush only writes
             # back lines the CPU dirtied, with the CPU's own data: modelled as the view's.)
             self.invalidates_whole_buffer = _version(pynq) >= (3, 1)
-            self._pynq_version = _version(pynq)
             self._windows = _ip_windows(board)
             self._ip_dict: dict[str, Any] | None = None
             # pynq knows of nothing on the PL until a download (or ``load``) says so
