@@ -2,7 +2,7 @@
 
     python examples/resizer_walkthrough.py                   # a generated 1920x1080 image
     python examples/resizer_walkthrough.py photo.jpg --ratio 2 --output small.png --show
-    python examples/resizer_walkthrough.py --generate 3840x2160 --board KV260  # the 4K case
+    python examples/resizer_walkthrough.py --generate 3840x2160  # the notebook's 4K case
     python examples/resizer_walkthrough.py --short           # 640x360 -> 320x180 (CI)
 
 The notebook loads the overlay, allocates contiguous buffers, copies a Pillow image in,

@@ -32,9 +32,9 @@ DEFAULT_BUDGET_BYTES = 64 * 2**20
 contiguous memory (other overlays' drivers, other processes, the driver's scratch buffer) and
 for fragmentation: a contiguous allocation fails well before the CMA is 100% used, and a
 failure there hurts everyone on the board, so the pool should fail first, politely. 64 MiB is
-still plenty: the Z2's DMA moves at most 8 MiB per transfer (23-bit length register), so one
-frame's input + output is under 15 MB, and the pipelined path (two frames) plus a few lent
-buffers and a second resolution fit. Boards with more CMA can pass a larger budget."""
+still plenty: a 4K input and its 1080p output are 31 MB, a 1080p frame and its half 7.8 MB,
+so the pipelined path (two frames) of 1080p plus a few lent buffers and a second resolution
+fit; 4K pipelined needs a larger budget. Boards with more CMA can pass a larger budget."""
 
 _Key = tuple[tuple[int, ...], np.dtype, "bool | None"]  # shape, dtype, cacheable
 
