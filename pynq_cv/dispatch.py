@@ -619,7 +619,7 @@ def _cv2_parameters(
     return src, dsize, dst, fx, fy, interpolation
 
 
-def resize(*args: Any, **kwargs: Any) -> Any:
+def resize(*args: Any, **kwargs: Any) -> np.ndarray:
     """``cv2.resize(src, dsize, dst=None, fx=0, fy=0, interpolation=INTER_LINEAR)``, with
     eligible frames on the PL resizer (see ``Resizer.resize``).
 
@@ -646,7 +646,10 @@ def resize(*args: Any, **kwargs: Any) -> Any:
     return resizer.resize(*params)
 
 
-resize.__signature__ = inspect.signature(_cv2_parameters)  # type: ignore[attr-defined]
+# help() and inspect show cv2's parameters; the result is the resized frame, not the helper's tuple
+resize.__signature__ = inspect.signature(_cv2_parameters).replace(  # type: ignore[attr-defined]
+    return_annotation="np.ndarray"
+)
 
 
 def close_default() -> None:
