@@ -25,12 +25,14 @@ import time
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 import pynq_cv
 from pynq_cv.cli import parse_size, synthetic_frame
+from pynq_cv.opencv_log import opencv_quiet
 
 BOUNDARY = "frame"
 
@@ -82,17 +84,40 @@ class FrameHub:
             self._cond.wait_for(lambda: self.viewers == 0, timeout)
 
 
-def frames_from(source: str | None, input_size: tuple[int, int]) -> Iterator[np.ndarray]:
+class SourceError(Exception):
+    """A source that gives no frames: said in one line before anything is served."""
+
+
+def open_source(source: str) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """The capture of a camera index or a file, and its first frame, or SourceError."""
+    camera = source.isdigit()
+    if not camera and Path(source).is_dir():
+        raise SourceError(f"{source} is a directory, not a video file")
+    if not camera and not Path(source).exists():
+        raise SourceError(f"no such file: {source}")
+    with opencv_quiet():
+        cap = cv2.VideoCapture(int(source) if camera else source)
+        ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        cap.release()
+        what = f"camera {source}" if camera else f"{source} as a video"
+        raise SourceError(f"cannot open {what}")
+    return cap, first
+
+
+def frames_from(
+    source: str | None, opened: tuple[cv2.VideoCapture, np.ndarray] | None,
+    input_size: tuple[int, int],
+) -> Iterator[np.ndarray]:
     """Endless frames: a camera, a file (looped), or the generated clip."""
-    if source is None:
+    if opened is None:
         index = 0
         while True:
             yield synthetic_frame(index, *input_size)
             index += 1
-    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
-    if not cap.isOpened():
-        raise SystemExit(f"camera_stream: cannot open {source}")
+    cap, first = opened
     try:
+        yield first
         rewound = False
         while True:
             ok, frame = cap.read()
@@ -109,8 +134,10 @@ def frames_from(source: str | None, input_size: tuple[int, int]) -> Iterator[np.
 
 
 def produce(hub: FrameHub, frames: Iterator[np.ndarray], size: tuple[int, int],
-            max_frames: int, fps: float, quality: int) -> None:
-    """Capture -> cv2.resize (patched) -> cv2.imencode -> publish, paced at ``fps``."""
+            max_frames: int, fps: float, quality: int, failure: list[BaseException]) -> None:
+    """Capture -> cv2.resize (patched) -> cv2.imencode -> publish, paced at ``fps``.
+
+    An exception ends the stream and lands in ``failure`` for the main thread to report."""
     interval = 1.0 / fps if fps > 0 else 0.0
     produced = 0
     next_at = time.monotonic()
@@ -129,6 +156,8 @@ def produce(hub: FrameHub, frames: Iterator[np.ndarray], size: tuple[int, int],
             next_at += interval
             time.sleep(max(next_at - time.monotonic(), 0.0))
             next_at = max(next_at, time.monotonic() - interval)  # no bursts after a stall
+    except Exception as exc:  # noqa: BLE001 -- reported by main(), not lost with the thread
+        failure.append(exc)
     finally:
         hub.finish()
 
@@ -156,31 +185,40 @@ def make_handler(hub: FrameHub, size: tuple[int, int], verbose: bool) -> type:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 -- http.server's name
+            self._answer(head=False)
+
+        def do_HEAD(self) -> None:  # noqa: N802 -- the GET's headers, no body
+            self._answer(head=True)
+
+        def _answer(self, head: bool) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/":
-                self._send(HTTPStatus.OK, "text/html; charset=utf-8", page)
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", page, head)
             elif path == "/stats":
                 body = dict(pynq_cv.stats(), frames=hub.seq, viewers=hub.viewers)
-                self._send(HTTPStatus.OK, "application/json", json.dumps(body).encode())
+                self._send(HTTPStatus.OK, "application/json", json.dumps(body).encode(), head)
             elif path == "/stream":
-                self._stream()
+                self._stream(head)
             else:
-                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n", head)
 
-        def _send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
+        def _send(self, status: HTTPStatus, kind: str, body: bytes, head: bool) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
-            self.wfile.write(body)
+            if not head:
+                self.wfile.write(body)
 
-        def _stream(self) -> None:
+        def _stream(self, head: bool) -> None:
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
             self.send_header("Cache-Control", "no-cache, private")
             self.send_header("Pragma", "no-cache")
             self.end_headers()
+            if head:
+                return
             hub.join()
             try:
                 seq = 0
@@ -222,37 +260,59 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pynq_cv.use_backend(args.backend)
+    try:  # the source first: nothing is announced that cannot be served
+        opened = open_source(args.source) if args.source is not None else None
+    except SourceError as exc:
+        print(f"camera_stream: {exc}", file=sys.stderr)
+        return 1
     hub = FrameHub()
-    server = ThreadingHTTPServer((args.bind, args.port), make_handler(hub, args.size, args.verbose))
+    try:
+        server = ThreadingHTTPServer(
+            (args.bind, args.port), make_handler(hub, args.size, args.verbose)
+        )
+    except (OSError, OverflowError) as exc:  # port busy or privileged, no such address
+        if opened is not None:
+            opened[0].release()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"camera_stream: cannot listen on {args.bind}:{args.port}: {reason}",
+              file=sys.stderr)
+        return 1
     server.daemon_threads = True
     host, port = server.server_address[:2]
-    print(f"serving http://{host}:{port}/ (stream: /stream, counters: /stats)", flush=True)
 
     pynq_cv.patch()
-    frames = frames_from(args.source, args.input_size)
+    failure: list[BaseException] = []
+    frames = frames_from(args.source, opened, args.input_size)
     producer = threading.Thread(
         target=produce, name="producer", daemon=True,
-        args=(hub, frames, args.size, args.max_frames, args.fps, args.quality),
+        args=(hub, frames, args.size, args.max_frames, args.fps, args.quality, failure),
     )
     serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    serving.start()
-    producer.start()
+    interrupted = False
     try:
+        serving.start()
+        producer.start()
+        print(f"serving http://{host}:{port}/ (stream: /stream, counters: /stats)", flush=True)
         while producer.is_alive():
             producer.join(0.5)
     except KeyboardInterrupt:
+        interrupted = True
         print("stopping", flush=True)
     finally:
         hub.finish()
         hub.wait_until_unwatched(timeout=5.0)  # let viewers read the closing boundary
-        server.shutdown()
+        if serving.is_alive():
+            server.shutdown()
         server.server_close()
         pynq_cv.unpatch()
     stats = pynq_cv.stats()
     print(f"{hub.seq} frames streamed: {stats['pl']} resized on the PL, {stats['cpu']} on the "
           f"CPU, modelled board time {stats['board_seconds'] * 1e3:.1f} ms", flush=True)
     pynq_cv.close()
-    return 0
+    if failure:
+        print(f"camera_stream: the stream stopped: {failure[0]}", file=sys.stderr)
+        return 1
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -15,10 +15,12 @@ through ``pynq``, elsewhere on the board emulator), and the steps that remain ar
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,18 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def can_show() -> bool:
+    """Whether Pillow's viewer can open a window (on Linux: an X or Wayland display)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"resizer_walkthrough: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", nargs="?", help="image to resize (default: generate one)")
@@ -54,30 +68,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--board", help="overlay descriptor, e.g. Pynq-Z2 (default) or KV260")
     parser.add_argument("--short", action="store_true", help="640x360 -> 320x180, 3 runs")
     args = parser.parse_args(argv)
+    # the user's mistakes, each one line before any work
+    if not 0 < args.ratio < float("inf"):
+        return fail(f"--ratio {args.ratio:g}: must be a positive number", 2)
+    if args.repeats < 1:
+        return fail(f"--repeats {args.repeats}: must be at least 1", 2)
     if args.short:
         args.generate, args.repeats = (640, 360), 3
-
-    print("1. Load an image with Pillow")
+    out_path = Path(args.output or Path(tempfile.gettempdir()) / "pynq_cv_walkthrough.png")
+    if out_path.is_dir():
+        return fail(f"--output {out_path} is a directory; name a file, e.g. small.png", 2)
+    if out_path.suffix.lower() not in Image.registered_extensions():
+        return fail(f"--output {out_path}: Pillow writes no {out_path.suffix or 'extensionless'}"
+                    " files; use e.g. .png or .jpg", 2)
+    if args.show and not can_show():
+        return fail("--show needs a display ($DISPLAY or $WAYLAND_DISPLAY is not set); "
+                    "use --output to save the result instead", 2)
     if args.image:
         try:
             original = Image.open(args.image).convert("RGB")
         except OSError as exc:
-            sys.exit(f"resizer_walkthrough: cannot read {args.image}: {exc}")
-        print(f"   {args.image}: {original.width}x{original.height}")
+            return fail(f"cannot read {args.image}: {exc.strerror or exc}")
     else:
         # synthetic_frame is BGR (OpenCV's order); Pillow wants RGB
         original = Image.fromarray(synthetic_frame(0, *args.generate)[:, :, ::-1])
-        print(f"   generated {original.width}x{original.height}")
     old_width, old_height = original.size
     new_width, new_height = int(old_width / args.ratio), int(old_height / args.ratio)
-    print(f"   target {new_width}x{new_height} (ratio {args.ratio:g})")
-
+    if new_width < 1 or new_height < 1:
+        return fail(f"--ratio {args.ratio:g} shrinks {old_width}x{old_height} to nothing", 2)
     options = {"board": args.board} if args.board else {}
     # policy="pl": this walkthrough shows the PL path whether or not it pays for this size
     # (the default policy would send a frame to cv2 when the board's cost model says so)
-    with pynq_cv.Resizer(args.backend, policy="pl", **options) as resizer:
+    resizer = pynq_cv.Resizer(args.backend, policy="pl", **options)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the line below says it once
+            resizer.open()
+    except pynq_cv.BackendUnavailable as exc:
+        resizer.close()
+        return fail(str(exc))
+
+    print("1. Load an image with Pillow")
+    if args.image:
+        print(f"   {args.image}: {original.width}x{original.height}")
+    else:
+        print(f"   generated {original.width}x{original.height}")
+    print(f"   target {new_width}x{new_height} (ratio {args.ratio:g})")
+
+    with resizer:
         print("2. Open the resizer overlay")
-        resizer.open()
         info = resizer.info()
         if "overlay" in info:
             print(f"   {info['backend']}: {info['overlay']} on {info['board']} "
@@ -112,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                 print("   (a 2021-build overlay takes it: try --board KV260)")
 
     print("4. Save (and show) the result")
-    out_path = Path(args.output or Path(tempfile.gettempdir()) / "pynq_cv_walkthrough.png")
-    resized.save(out_path)
+    try:
+        resized.save(out_path)
+    except (OSError, ValueError) as exc:  # no such directory, no permission, unknown extension
+        return fail(f"cannot save {out_path}: {getattr(exc, 'strerror', None) or exc}")
     print(f"   {out_path}: {resized.width}x{resized.height}")
     if args.show:
         original.show()
@@ -136,4 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("resizer_walkthrough: interrupted", file=sys.stderr)
+        sys.exit(130)

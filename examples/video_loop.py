@@ -26,6 +26,7 @@ import cv2
 
 import pynq_cv
 from pynq_cv.cli import parse_size, write_synthetic_clip
+from pynq_cv.opencv_log import opencv_quiet
 
 
 def open_source(source: str | None, workdir: Path, frames: int, size: tuple[int, int]):
@@ -33,7 +34,8 @@ def open_source(source: str | None, workdir: Path, frames: int, size: tuple[int,
     if source is None:
         source = str(write_synthetic_clip(workdir / "input.avi", frames, *size))
         print(f"generated {frames} frames of {size[0]}x{size[1]} in {source}")
-    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    with opencv_quiet():  # our one line says it; OpenCV's own lines would bury it
+        cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
     if not cap.isOpened():
         sys.exit(f"video_loop: cannot open {source}")
     return cap
@@ -64,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         cap = open_source(args.source, workdir, args.frames, args.input_size)
         out_path = Path(args.output) if args.output else workdir / "output.avi"
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-        writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"MJPG"), fps, args.size)
+        with opencv_quiet():
+            writer = cv2.VideoWriter(
+                str(out_path), cv2.VideoWriter_fourcc(*"MJPG"), fps, args.size
+            )
         if not writer.isOpened():
+            cap.release()
             sys.exit(f"video_loop: cannot write {out_path}")
 
         pynq_cv.patch()
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no zero copy here ({exc}); reading into ordinary arrays")
 
         count = 0
+        interrupted = False
         started = time.perf_counter()
         try:
             while count < args.frames:
@@ -91,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                 small = cv2.resize(frame, args.size)  # the PL, when the frame qualifies
                 writer.write(small)
                 count += 1
+        except KeyboardInterrupt:  # Ctrl-C: stop, say what was done, exit 130
+            interrupted = True
+            print(f"interrupted after {count} frames")
         finally:
             elapsed = time.perf_counter() - started
             pynq_cv.unpatch()
@@ -112,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
                   "per frame")
         print(f"wrote {out_path}" + ("" if args.output else " (temporary, removed on exit)"))
         pynq_cv.close()
+    if interrupted:
+        return 130
     return 0 if count else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before the loop started: nothing to summarise
+        print("video_loop: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import select
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+import pynq_cv
 from pynq_cv.costs import for_board, pl_cost
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -149,3 +153,132 @@ def test_camera_stream_serves_mjpeg_of_resized_frames():
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+# -- failing cleanly: one line, a non-zero exit, 130 on Ctrl-C ---------------------------------
+
+
+def run_failing(name: str, *args: str, env: dict[str, str] | None = None):
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True, text=True, timeout=60, env=env or ENV,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def assert_one_line(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"_example_{Path(name).stem}", EXAMPLES / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("make_source, says", [
+    (lambda tmp: tmp / "missing.mp4", "no such file"),
+    (lambda tmp: tmp, "is a directory"),
+    (lambda tmp: (tmp / "notes.avi").write_text("not a video") and tmp / "notes.avi",
+     "cannot open"),
+])
+def test_camera_stream_checks_its_source_before_announcing_anything(tmp_path, make_source, says):
+    source = make_source(tmp_path)
+    rc, out, err = run_failing("camera_stream.py", "--source", str(source), "--port", "0")
+    assert rc == 1
+    assert out == ""  # no "serving ..." for a stream that cannot be served
+    assert_one_line(err, "camera_stream:", says)
+
+
+def test_camera_stream_on_a_busy_port_says_so_in_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        rc, out, err = run_failing("camera_stream.py", "--port", str(port))
+    assert rc == 1 and out == ""
+    assert_one_line(err, f"cannot listen on 127.0.0.1:{port}", "in use")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes, SIGINT")
+def test_camera_stream_answers_head_and_exits_130_with_its_summary_on_ctrl_c():
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "camera_stream.py"), "--port", "0",
+         "--input-size", "320x180", "--size", "160x90"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )
+    try:
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", read_line(proc, 30)).group(1))
+        for path, kind in [("/", "text/html"), ("/stats", "application/json"),
+                           ("/stream", "multipart/x-mixed-replace")]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="HEAD")
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                assert reply.status == 200
+                assert reply.headers["Content-Type"].startswith(kind)
+                assert reply.read() == b""
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert re.search(r"\d+ frames streamed: \d+ resized on the PL", out)
+
+
+def test_video_loop_that_cannot_open_its_source_says_so_in_one_line(tmp_path):
+    rc, out, err = run_failing("video_loop.py", str(tmp_path / "missing.avi"))
+    assert rc == 1 and out == ""
+    assert_one_line(err, "video_loop: cannot open")
+
+
+def test_video_loop_on_ctrl_c_prints_its_summary_and_returns_130(tmp_path, capsys):
+    example = load_example("video_loop.py")
+    resized = []
+
+    class InterruptedOnThirdFrame:
+        """cv2 as the example sees it, with a Ctrl-C arriving during the third resize."""
+
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+        def resize(self, *args, **kwargs):
+            if len(resized) == 2:
+                signal.raise_signal(signal.SIGINT)
+            resized.append(cv2.resize(*args, **kwargs))
+            return resized[-1]
+
+    example.cv2 = InterruptedOnThirdFrame()
+    rc = example.main(["--short", "-o", str(tmp_path / "out.avi")])
+    out = capsys.readouterr().out
+    assert rc == 130
+    assert "interrupted after 2 frames" in out
+    assert "2 frames -> 320x180" in out and "2 frames on the PL" in out
+    assert not pynq_cv.is_patched()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--ratio", "0"], "--ratio 0: must be a positive number"),
+    (["--ratio", "-2"], "must be a positive number"),
+    (["--ratio", "5000"], "shrinks 640x360 to nothing"),
+    (["--repeats", "0"], "--repeats 0"),
+    (["--board", "Foo"], "no overlay descriptor for board 'Foo'"),
+    (["--output", "."], "is a directory"),
+    (["--output", "small.xyz"], "Pillow writes no .xyz files"),
+])
+def test_resizer_walkthrough_rejects_a_user_mistake_in_one_line(args, says):
+    rc, out, err = run_failing("resizer_walkthrough.py", "--short", *args)
+    assert rc != 0 and out == ""
+    assert_one_line(err, "resizer_walkthrough:", says)
+
+
+def test_resizer_walkthrough_show_without_a_display_says_so_in_one_line():
+    env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    rc, out, err = run_failing("resizer_walkthrough.py", "--short", "--show", env=env)
+    assert rc == 2 and out == ""
+    assert_one_line(err, "--show needs a display")
