@@ -74,8 +74,9 @@ class Envelope:
             "channels": self.channels,
             "interpolations": sorted(names.get(i, str(i)) for i in self.interpolations),
             "min_in_rows": self.min_in_rows,
-            "max_in": "x".join(map(str, self.max_in)),
-            "max_out": "x".join(map(str, self.max_out)),
+            # numbers, width first: the way the command line and cv2's dsize take sizes
+            "max_in": {"width": self.max_in[1], "height": self.max_in[0]},
+            "max_out": {"width": self.max_out[1], "height": self.max_out[0]},
             "max_downscale": self.max_downscale,
             "byte_multiple": self.byte_multiple,
             "max_transfer_bytes": self.max_transfer_bytes,

@@ -2,8 +2,9 @@
 
 OpenCV prints its own lines (``[ WARN:0@0.01] global cap_v4l.cpp ...``) to stderr when a
 capture or writer cannot open, even though Python gets the answer (``isOpened()`` is False)
-and says it in one line. A user who set ``OPENCV_LOG_LEVEL`` or ``OPENCV_VIDEOIO_DEBUG`` asked
-for those lines, so they are left alone then.
+and says it in one line. Only short calls go inside: stderr itself is muted meanwhile. A user
+who set ``OPENCV_LOG_LEVEL`` or ``OPENCV_VIDEOIO_DEBUG`` asked for those lines, so they are
+left alone then.
 """
 
 from __future__ import annotations
@@ -28,27 +29,35 @@ def user_wants_opencv_log() -> bool:
 
 def _silence() -> Any:
     """Silence OpenCV now; return how to undo it."""
-    api = getattr(getattr(cv2, "utils", None), "logging", None)
+    undo = []
+    api = getattr(getattr(cv2, "utils", None), "logging", None)  # OpenCV 4.6+
     if api is not None:
         level = api.getLogLevel()
         api.setLogLevel(api.LOG_LEVEL_SILENT)
-        return lambda: api.setLogLevel(level)
-    # OpenCV before 4.6 has no Python handle on its log level: its native lines go to
-    # file descriptor 2, so that is pointed at /dev/null for the duration.
+        undo.append(lambda: api.setLogLevel(level))
+    # Some lines bypass the log level (FFmpeg's "tag ... is not supported", and every line of
+    # OpenCV before 4.6): they go to file descriptor 2, pointed at /dev/null meanwhile.
     try:
         sys.stderr.flush()
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
     except (OSError, ValueError):
-        return lambda: None
-    os.dup2(devnull, 2)
-    os.close(devnull)
+        pass
+    else:
+        os.dup2(devnull, 2)
+        os.close(devnull)
 
-    def undo() -> None:
-        os.dup2(saved, 2)
-        os.close(saved)
+        def restore_fd() -> None:
+            os.dup2(saved, 2)
+            os.close(saved)
 
-    return undo
+        undo.append(restore_fd)
+
+    def undo_all() -> None:
+        for step in reversed(undo):
+            step()
+
+    return undo_all
 
 
 @contextmanager

@@ -91,7 +91,9 @@ def test_info_reports_backend_overlay_envelope_and_versions(capsys):
     assert re.search(r"^backend\s+emulator$", out, re.M)
     assert "helloworld-resizer-pynq-z2 (2020 build)" in out
     assert "INTER_LINEAR" in out
-    assert "at most 1080x1920" in out
+    # sizes as the command line takes them: width x height
+    assert re.search(r"input\s+at most 3840x2160 \(WxH\)", out)
+    assert re.search(r"output\s+at most 1920x1080 \(WxH\)", out)
     assert "67,108,863 per DMA transfer" in out  # the 2020 build scripts: 26-bit length
     assert re.search(rf"^\s+numpy\s+{re.escape(np.__version__)}$", out, re.M)
     assert re.search(rf"^\s+opencv\s+{re.escape(cv2.__version__)}$", out, re.M)
@@ -104,7 +106,8 @@ def test_info_json_follows_the_chosen_board(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["backend"] == "emulator"
     assert report["build"] == "2021"
-    assert report["envelope"]["max_out"] == "2160x3840"
+    assert report["envelope"]["max_out"] == {"width": 3840, "height": 2160}  # numbers
+    assert report["envelope"]["max_in"] == {"width": 3840, "height": 2160}
     assert report["versions"]["numpy"] == np.__version__
 
 

@@ -31,6 +31,7 @@ from pynq_cv.cli.common import (
     PROG,
     CliError,
     Parser,
+    join_negative_sizes,
     open_capture,
     parse_count,
     parse_scale,
@@ -151,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            args = parser.parse_args(argv)
+            args = parser.parse_args(join_negative_sizes(sys.argv[1:] if argv is None else argv))
             if getattr(args, "run", None) is None:
                 parser.print_help(sys.stderr)
                 return 2

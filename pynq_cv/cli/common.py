@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -15,9 +16,11 @@ import cv2
 import numpy as np
 
 import pynq_cv
-from pynq_cv.backends.board import board_name
+from pynq_cv.backends.board import BOARD_ENV, board_name
 from pynq_cv.backends.select import requested_backend
+from pynq_cv.descriptors import DescriptorError, descriptor_for
 from pynq_cv.errors import BackendUnavailable
+from pynq_cv.opencv_log import opencv_quiet
 
 PROG = "pynq-cv"
 
@@ -58,8 +61,26 @@ def parse_size(text: str) -> tuple[int, int]:
             f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 960x540"
         ) from None
     if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}: both sides must be at least 1")
+        raise argparse.ArgumentTypeError(
+            f"bad size {text!r}: size must be positive (both sides at least 1)"
+        )
     return width, height
+
+
+SIZE_OPTIONS = ("--size", "--input-size")
+_NEGATIVE_SIZE = re.compile(r"^-\d+\s*[x×X]")
+
+
+def join_negative_sizes(argv: Sequence[str]) -> list[str]:
+    """``--size -5x10`` -> ``--size=-5x10``: argparse takes a leading ``-`` for an option and
+    would say "expected one argument"; joined, the size parser says what is wrong."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in SIZE_OPTIONS and _NEGATIVE_SIZE.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 def parse_size_pair(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -174,18 +195,53 @@ def write_synthetic_clip(
     return path
 
 
+def _strerror(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def check_readable(path: Path, what: str) -> None:
+    """A path to read: a file that exists and this user may read, or one true line."""
+    if path.is_dir():
+        raise CliError(f"{path} is a directory, not {what}", 1)
+    if not path.exists():
+        raise CliError(f"no such file: {path}", 1)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:  # permission denied, ...
+        raise CliError(f"cannot read {path}: {_strerror(exc)}", 1) from None
+
+
+def check_writable(path: Path, example: str) -> None:
+    """A path to write: not a directory, in a directory that exists, and writable by this
+    user (tried, so the answer is true for root and for read-only file systems too)."""
+    if path.is_dir():
+        raise CliError(f"{path} is a directory; name a file in it, e.g. {path / example}", 1)
+    if not path.parent.is_dir():
+        raise CliError(f"no such directory: {path.parent}", 1)
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:  # permission denied, read-only file system, ...
+        raise CliError(f"cannot write {path}: {_strerror(exc)}", 1) from None
+    if not existed:
+        path.unlink()
+
+
 def open_capture(source: str) -> cv2.VideoCapture:
     """``cv2.VideoCapture`` of a file path or a camera index ("0", "1", ...)."""
     if source.isdigit():
-        cap = cv2.VideoCapture(int(source))
+        with opencv_quiet():
+            cap = cv2.VideoCapture(int(source))
         if not cap.isOpened():
-            raise CliError(f"cannot open camera {source}")
+            raise CliError(f"cannot open camera {source}", 1)
         return cap
-    if not Path(source).is_file():
-        raise CliError(f"no such file: {source}")
-    cap = cv2.VideoCapture(source)
+    check_readable(Path(source), "a video file")
+    with opencv_quiet():
+        cap = cv2.VideoCapture(source)
     if not cap.isOpened():
-        raise CliError(f"cannot open {source} as a video")
+        raise CliError(f"cannot open {source} as a video", 1)
     return cap
 
 
@@ -213,12 +269,19 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def checked_backend(args: argparse.Namespace) -> str | None:
-    """The backend asked for, validated now so a typo is an error, not a silent CPU run."""
+    """The backend asked for, validated now so a typo is an error, not a silent CPU run;
+    so is the board asked for (``--board`` or ``PYNQ_CV_BOARD``), in every command alike."""
     try:
-        requested_backend(args.backend)
+        chosen = requested_backend(args.backend)  # without --backend: PYNQ_CV_BACKEND's
     except BackendUnavailable as exc:
         raise CliError(str(exc)) from None
-    return args.backend
+    board = getattr(args, "board", None) or os.environ.get(BOARD_ENV)
+    if board:
+        try:
+            descriptor_for(board)
+        except DescriptorError as exc:
+            raise CliError(str(exc), 1) from None
+    return chosen if args.backend else None
 
 
 def _open(resizer: pynq_cv.Resizer) -> pynq_cv.Resizer:

@@ -33,6 +33,10 @@ def versions() -> dict[str, str]:
     }
 
 
+def _wxh(size: dict[str, int]) -> str:
+    return f"{size['width']}x{size['height']}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     backend = checked_backend(args)
     resizer = pynq_cv.use_backend(backend, **backend_options(args))
@@ -60,9 +64,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("envelope (what the PL takes; the rest runs cv2.resize)")
         print(f"  pixels         {env['dtype']} x {env['channels']} channels")
         print(f"  interpolation  {', '.join(env['interpolations'])}")
-        print(f"  input          {env['min_in_rows']} rows at least, "
-              f"at most {env['max_in']} (rows x cols)")
-        print(f"  output         at most {env['max_out']} (rows x cols)")
+        print(f"  input          at most {_wxh(env['max_in'])} (WxH), "
+              f"at least {env['min_in_rows']} rows")
+        print(f"  output         at most {_wxh(env['max_out'])} (WxH)")
         down = env["max_downscale"]
         print(f"  downscale      {'not limited' if down is None else f'at most {down}x'}")
         print(f"  bytes          in and out multiples of {env['byte_multiple']}, "

@@ -13,26 +13,66 @@ import pynq_cv
 from pynq_cv.cli.common import (
     INTERPOLATIONS,
     CliError,
+    check_readable,
+    check_writable,
     describe_array,
     describe_engine,
     path_taken,
     shared_engine,
     wxh,
 )
+from pynq_cv.opencv_log import opencv_quiet
+
+EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> what turns the stored pixels upright (as cv2.imread and viewers show them)
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+# the formats that keep more than 8 bits per channel when cv2 or Pillow writes them
+KEEPS_DEPTH = {
+    np.dtype(np.uint16): {".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".pxm", ".jp2"},
+    np.dtype(np.float32): {".tif", ".tiff", ".exr", ".hdr", ".pfm"},
+}
 
 
-def read_image(path: Path) -> tuple[np.ndarray, str]:
-    """An image file as cv2 would hold it (BGR / BGRA / gray), and which reader read it."""
-    if not path.is_file():
-        raise CliError(f"no such file: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is not None:
-        return img, "cv2"
+def exif_orientation(path: Path) -> int:
+    """The file's EXIF orientation (1: upright; 1 also when there is none or it is unreadable)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as pil:
-            pil.load()
+            value = pil.getexif().get(EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return 1
+    return value if isinstance(value, int) and value in _UPRIGHT else 1
+
+
+def upright(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Pixels as stored -> pixels as shown, like ``cv2.imread`` (which reads EXIF orientation
+    unless asked for IMREAD_UNCHANGED, which this reader needs for alpha and 16 bits)."""
+    turn = _UPRIGHT.get(orientation)
+    return img if turn is None else np.ascontiguousarray(turn(img))
+
+
+def read_image(path: Path) -> tuple[np.ndarray, str]:
+    """An image file as cv2 would hold it (BGR / BGRA / gray, upright), and which reader read it."""
+    check_readable(path, "an image")
+    with opencv_quiet():
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is not None:
+        return upright(img, exif_orientation(path)), "cv2"
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as pil:
+            pil = ImageOps.exif_transpose(pil)
             if pil.mode not in ("RGB", "RGBA", "L", "I;16", "I", "F"):
                 alpha = "A" in pil.getbands() or "transparency" in pil.info
                 pil = pil.convert("RGBA" if alpha else "RGB")
@@ -48,11 +88,12 @@ def read_image(path: Path) -> tuple[np.ndarray, str]:
 
 def write_image(path: Path, img: np.ndarray) -> str:
     """Write with cv2, or with Pillow for the formats cv2 lacks; returns the writer's name."""
-    if not path.parent.is_dir():
-        raise CliError(f"no such directory: {path.parent}")
+    check_writable(path, "out.png")
+    check_depth_kept(path, img.dtype)
     try:
-        if cv2.imwrite(str(path), img):
-            return "cv2"
+        with opencv_quiet():
+            if cv2.imwrite(str(path), img):
+                return "cv2"
     except cv2.error:
         pass  # no cv2 writer for this extension: try Pillow
     from PIL import Image
@@ -69,8 +110,24 @@ def write_image(path: Path, img: np.ndarray) -> str:
     return "Pillow"
 
 
+def check_depth_kept(path: Path, dtype: np.dtype) -> None:
+    """Refuse a write that would squeeze 16-bit or float pixels into 8 bits (saturating them:
+    a 16-bit gradient comes out nearly all white in a JPEG)."""
+    if dtype == np.uint8:
+        return
+    keepers = KEEPS_DEPTH.get(np.dtype(dtype), set())
+    if path.suffix.lower() not in keepers:
+        bits = f"{np.dtype(dtype).itemsize * 8}-bit {np.dtype(dtype).name}"
+        hint = f"write {' or '.join(sorted(keepers)[:3])} to keep them" if keepers else \
+            "convert it to 8 bits first"
+        raise CliError(f"{path.name} would lose depth: the image has {bits} pixels and "
+                       f"{path.suffix or 'this format'} stores 8 bits; {hint}", 1)
+
+
 def cmd_resize(args: argparse.Namespace) -> int:
     img, reader = read_image(Path(args.input))
+    check_writable(Path(args.output), "out.png")
+    check_depth_kept(Path(args.output), img.dtype)
     engine = shared_engine(args)
     interp = INTERPOLATIONS[args.interpolation]
     before = engine.stats.snapshot()
