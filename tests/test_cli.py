@@ -318,3 +318,181 @@ def test_console_script_and_module_run_as_processes():
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"^backend\s+emulator$", done.stdout, re.M)
+
+
+# -- what a new user trips on (issue 17) ------------------------------------------------------
+
+
+def one_error_line(err: str, *fragments: str) -> None:
+    assert err.startswith("pynq-cv: error: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+@pytest.fixture
+def small_png(tmp_path) -> Path:
+    path = tmp_path / "in.png"
+    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["demo", "--source", "99"], "cannot open camera 99"),
+    (["demo", "--source", "{tmp}/notes.avi"], "cannot open"),
+    (["demo", "--frames", "2", "--input-size", "64x48", "--output", "{tmp}"], "is a directory"),
+    (["resize", "{tmp}/notes.avi", "{tmp}/out.png", "--size", "4x4"], "cannot read"),
+])
+def test_opencvs_own_log_lines_do_not_bury_the_one_error_line(argv, says, tmp_path, capfd):
+    (tmp_path / "notes.avi").write_text("not a video")
+    api = getattr(getattr(cv2, "utils", None), "logging", None)
+    level = api.getLogLevel() if api is not None else None
+    assert main([a.format(tmp=tmp_path) for a in argv]) != 0
+    err = capfd.readouterr().err  # file descriptor 2: OpenCV's native lines land here too
+    one_error_line(err, says)
+    if api is not None:
+        assert api.getLogLevel() == level  # silenced around our I/O only, then restored
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["resize", "{png}", "{tmp}", "--size", "4x4"], "is a directory; name a file in it"),
+    (["resize", "{tmp}", "{tmp}/out.png", "--size", "4x4"], "is a directory, not an image"),
+    (["demo", "--source", "{tmp}"], "is a directory, not a video file"),
+    (["demo", "--output", "{tmp}"], "is a directory; name a file in it"),
+    (["resize", "{png}", "{tmp}/out.png", "--size", "-5x10"], "size must be positive"),
+    (["resize", "{png}", "{tmp}/out.png", "--size", "5x-10"], "size must be positive"),
+    (["demo", "--size", "-5x10"], "size must be positive"),
+    (["demo", "--input-size", "-640x360"], "size must be positive"),
+    (["info", "--board", "Foo"], "no overlay descriptor for board 'Foo'"),
+])
+def test_a_mistake_is_named_for_what_it_is(argv, says, small_png, tmp_path, capsys):
+    rc = main([a.format(tmp=tmp_path, png=small_png) for a in argv])
+    err = capsys.readouterr().err
+    assert rc != 0
+    one_error_line(err, says)
+    assert "expected one argument" not in err and "unknown file extension" not in err
+
+
+def test_info_with_an_unknown_board_exits_1_like_the_other_commands(capsys):
+    codes = {cmd: main([cmd, "--board", "Foo"]) for cmd in ("info", "demo", "verify")}
+    assert codes == {"info": 1, "demo": 1, "verify": 1}
+
+
+def _unwritable_dir(tmp_path: Path) -> Path:
+    """A directory this user cannot create files in (root can write anywhere on disk: sysfs)."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        return locked
+    try:
+        (Path("/sys") / "pynq_cv_probe").open("ab").close()
+    except PermissionError:
+        return Path("/sys")
+    pytest.skip("no directory here that root cannot write")
+
+
+@pytest.mark.parametrize("command", ["resize", "demo"])
+def test_an_unwritable_output_says_permission_denied(command, small_png, tmp_path, capsys):
+    target = _unwritable_dir(tmp_path) / ("out.png" if command == "resize" else "out.avi")
+    argv = (["resize", str(small_png), str(target), "--size", "4x4"] if command == "resize"
+            else ["demo", "--frames", "2", "--input-size", "64x48", "--output", str(target)])
+    assert main(argv) == 1
+    one_error_line(capsys.readouterr().err, f"cannot write {target}: permission denied")
+
+
+def test_an_unreadable_input_says_permission_denied(small_png, tmp_path, monkeypatch, capsys):
+    real_open = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self == small_png:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert main(["resize", str(small_png), str(tmp_path / "out.png"), "--size", "4x4"]) == 1
+    one_error_line(capsys.readouterr().err, f"cannot read {small_png}: permission denied")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_resize_honours_exif_orientation_like_cv2_imread(orientation, tmp_path):
+    stored = np.random.default_rng(orientation).integers(0, 256, (24, 40, 3), np.uint8)
+    src = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(src, exif=exif.tobytes(), quality=95)
+    shown = cv2.imread(str(src))  # cv2.imread turns it upright, as every viewer does
+    if orientation >= 5:
+        assert shown.shape[:2] == (40, 24)  # portrait: the sides swap
+    height, width = shown.shape[:2]
+    out = tmp_path / "out.png"
+    argv = ["resize", str(src), str(out), "--size", f"{width // 2}x{height // 2}",
+            "--interpolation", "area"]  # the CPU path: cv2.resize is the reference
+    assert main(argv) == 0
+    expected = cv2.resize(shown, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(cv2.imread(str(out)), expected)
+
+
+def test_resize_refuses_to_squeeze_16_bits_into_an_8_bit_jpeg(tmp_path, capsys):
+    src = tmp_path / "deep.png"
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))
+    cv2.imwrite(str(src), ramp)
+    jpeg = tmp_path / "out.jpg"
+    assert main(["resize", str(src), str(jpeg), "--size", "32x8"]) == 1
+    one_error_line(capsys.readouterr().err, "would lose depth", "16-bit", ".png")
+    assert not jpeg.exists()
+    png = tmp_path / "out.png"
+    assert main(["resize", str(src), str(png), "--size", "32x8"]) == 0
+    kept = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    assert kept.dtype == np.uint16 and kept.max() > 255  # the gradient survives
+
+
+def test_backend_names_are_case_insensitive_in_the_cli_the_environment_and_the_library(
+    monkeypatch, capsys
+):
+    assert main(["info", "--backend", "Emulator"]) == 0
+    assert re.search(r"^backend\s+emulator$", capsys.readouterr().out, re.M)
+    monkeypatch.setenv("PYNQ_CV_BACKEND", "CPU")
+    assert main(["info"]) == 0
+    assert re.search(r"^backend\s+cpu$", capsys.readouterr().out, re.M)
+    assert pynq_cv.use_backend("EMULATOR").info()["backend"] == "emulator"
+    assert main(["info", "--board", "kv260", "--backend", "emulator"]) == 0
+    assert re.search(r"^board\s+KV260$", capsys.readouterr().out, re.M)
+
+
+def test_demo_shows_the_cv2_baseline_and_names_its_own_cpu_calls(capsys):
+    assert main(["demo", *SMALL_DEMO]) == 0
+    out = capsys.readouterr().out
+    pl, cpu = calls(out)
+    clip = re.search(r"the clip's frames\s+(\d+): (\d+) on the PL, (\d+) on the CPU", out)
+    own = re.search(r"the demo's own\s+(\d+) on the CPU", out)
+    assert clip and own, out
+    assert int(clip.group(1)) == 8 and int(clip.group(2)) == pl
+    assert int(clip.group(3)) + int(own.group(1)) == cpu
+    assert re.search(r"cv2 baseline\s+[\d.]+ s: [\d.]+ ms per frame \(OpenCV's own", out)
+
+
+def test_demo_writes_at_the_source_frame_rate(tmp_path, capsys):
+    clip = write_synthetic_clip(tmp_path / "in.avi", 3, 64, 48, fps=12.0)
+    out_path = tmp_path / "out.avi"
+    assert main(["demo", "--source", str(clip), "--size", "32x24", "--output",
+                 str(out_path)]) == 0
+    cap = cv2.VideoCapture(str(out_path))
+    try:
+        assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    finally:
+        cap.release()
+
+
+def test_the_synthetic_clip_has_a_real_checkerboard_and_no_seam():
+    width, height = 640, 360
+    frame = cli.synthetic_frame(0, width, height)
+    cell, corner = min(width, height) // 40, min(width, height) // 20
+    for i in range(8):
+        for j in range(8):
+            block = frame[corner + i * cell : corner + (i + 1) * cell,
+                          corner + j * cell : corner + (j + 1) * cell]
+            assert (block == (255 if (i + j) % 2 else 0)).all(), (i, j)
+    backdrop = cli.common._backdrop(width, height).astype(int)
+    assert np.abs(np.diff(backdrop, axis=1)).max() <= 8  # smooth along the scroll
+    # periodic in the frame width: the scroll wraps without a jump
+    assert np.abs(backdrop[:, :width] - backdrop[:, width:]).max() <= 1

@@ -254,7 +254,10 @@ def test_video_loop_on_ctrl_c_prints_its_summary_and_returns_130(tmp_path, capsy
             return resized[-1]
 
     example.cv2 = InterruptedOnThirdFrame()
-    rc = example.main(["--short", "-o", str(tmp_path / "out.avi")])
+    try:
+        rc = example.main(["--short", "-o", str(tmp_path / "out.avi")])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped video_loop.main() as a traceback")
     out = capsys.readouterr().out
     assert rc == 130
     assert "interrupted after 2 frames" in out

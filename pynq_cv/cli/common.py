@@ -127,14 +127,16 @@ def describe_array(img: np.ndarray) -> str:
 
 @lru_cache(maxsize=4)
 def _backdrop(width: int, height: int) -> np.ndarray:
-    """Gradients twice as wide as the frame: a frame is a window that scrolls along it."""
+    """Smooth gradients, periodic in ``width`` and twice as wide as the frame: a frame is a
+    window that scrolls along it, with no seam inside and no jump when the scroll wraps."""
     x = np.arange(2 * width, dtype=np.float32)[None, :]
     y = np.arange(height, dtype=np.float32)[:, None]
-    blue = (x * (255.0 / width)) % 256.0 + 0.0 * y
+    turn = x * (2 * np.pi / width)
+    blue = 127.5 - 127.5 * np.cos(turn) + 0.0 * y
     green = (y * (255.0 / max(height - 1, 1))) + 0.0 * x
-    red = 127.5 + 127.5 * np.sin(x * (6.2832 / width) * 3) * np.cos(y * (6.2832 / height) * 2)
+    red = 127.5 + 127.5 * np.sin(turn * 3) * np.cos(y * (2 * np.pi / height) * 2)
     out = np.stack([blue, green, red], axis=2)
-    out = np.clip(out, 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     out.flags.writeable = False
     return out
 
@@ -156,9 +158,10 @@ def synthetic_frame(index: int, width: int = 1920, height: int = 1080) -> np.nda
     x0 = int((index * max(width // 90, 1)) % max(width - side, 1))
     y0 = height - side - max(s // 20, 1)
     cv2.rectangle(frame, (x0, max(y0, 0)), (x0 + side, max(y0, 0) + side), (255, 60, 60), -1)
-    # a small checkerboard patch: sharp edges show interpolation differences
+    # a small 8 x 8 checkerboard: sharp edges show interpolation differences
     cell = max(s // 40, 1)
-    board = (np.indices((8 * cell, 8 * cell)).sum(axis=0) // cell) % 2
+    rows, cols = np.indices((8 * cell, 8 * cell)) // cell
+    board = (rows + cols) % 2
     patch = (board * 255).astype(np.uint8)[:, :, None]
     py, px = max(s // 20, 0), max(s // 20, 0)
     h_fit, w_fit = min(patch.shape[0], height - py), min(patch.shape[1], width - px)
