@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from typing import Any
 
 from . import timing
+from .descriptors import _shipped_dir
 
 # name -> (unit, what it is); the profiles must give every one of them
 CONSTANTS: dict[str, tuple[str, str]] = {
@@ -96,7 +96,8 @@ _PROFILES: dict[str, BoardCosts] = {}
 def _profiles() -> dict[str, BoardCosts]:
     """Every shipped profile, keyed by the boards it covers (lower case)."""
     if not _PROFILES:
-        for entry in resources.files("pynq_cv.overlays").joinpath("costs").iterdir():
+        # the installed package data, or the tree's overlays/ when run from a source tree
+        for entry in _shipped_dir().joinpath("costs").iterdir():
             if not entry.name.endswith(".json"):
                 continue
             data = json.loads(entry.read_text(encoding="utf-8"))
