@@ -259,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    pynq_cv.use_backend(args.backend)
+    try:
+        pynq_cv.use_backend(args.backend)
+    except pynq_cv.BackendUnavailable as exc:  # e.g. a typo in --backend
+        print(f"camera_stream: {exc}", file=sys.stderr)
+        return 2
     try:  # the source first: nothing is announced that cannot be served
         opened = open_source(args.source) if args.source is not None else None
     except SourceError as exc:

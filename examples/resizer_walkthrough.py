@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {"board": args.board} if args.board else {}
     # policy="pl": this walkthrough shows the PL path whether or not it pays for this size
     # (the default policy would send a frame to cv2 when the board's cost model says so)
-    resizer = pynq_cv.Resizer(args.backend, policy="pl", **options)
+    try:
+        resizer = pynq_cv.Resizer(args.backend, policy="pl", **options)  # a typo raises here
+    except pynq_cv.BackendUnavailable as exc:
+        return fail(str(exc), 2)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the line below says it once

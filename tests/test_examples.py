@@ -194,6 +194,12 @@ def test_camera_stream_checks_its_source_before_announcing_anything(tmp_path, ma
     assert_one_line(err, "camera_stream:", says)
 
 
+def test_camera_stream_with_an_unknown_backend_says_so_in_one_line():
+    rc, out, err = run_failing("camera_stream.py", "--backend", "foo", "--port", "0")
+    assert rc == 2 and out == ""
+    assert_one_line(err, "camera_stream:", "unknown pynq_cv backend 'foo'")
+
+
 def test_camera_stream_on_a_busy_port_says_so_in_one_line():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -271,6 +277,7 @@ def test_video_loop_on_ctrl_c_prints_its_summary_and_returns_130(tmp_path, capsy
     (["--ratio", "5000"], "shrinks 640x360 to nothing"),
     (["--repeats", "0"], "--repeats 0"),
     (["--board", "Foo"], "no overlay descriptor for board 'Foo'"),
+    (["--backend", "foo"], "unknown pynq_cv backend 'foo'"),
     (["--output", "."], "is a directory"),
     (["--output", "small.xyz"], "Pillow writes no .xyz files"),
 ])
