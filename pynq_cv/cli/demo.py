@@ -144,8 +144,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   "a board takes the modelled time)")
         print(f"copies               in {stats['copies_in']}, out {stats['copies_out']}, "
               f"{stats['bytes_moved'] / 1e6:.1f} MB moved through the DMA")
-    for line in describe_plans(pynq_cv.info()):
+    info_now = pynq_cv.info()
+    for line in describe_plans(info_now):
         print(line)
+    if info_now.get("plans") and not stats["pl"]:
+        print("  (the board's cost model says cv2.resize is faster for these frames, so they "
+              "ran there; --policy pl sends them to the PL anyway, --policy offload when it "
+              "saves CPU time)")
     if writer is not None:
         print(f"wrote                {args.output} ({fps:g} fps"
               f"{', as the source' if cap is not None else ''})")
