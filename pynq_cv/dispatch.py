@@ -9,6 +9,7 @@ doubt, any fault: the original ``cv2.resize`` computes the frame, and the reason
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import sys
 import threading
@@ -23,22 +24,25 @@ import cv2
 import numpy as np
 
 from . import calibration as calibration_mod
-from . import cv2compat
+from . import cv2compat, telemetry
 from .backends.select import open_board, requested_backend
 from .breaker import CircuitBreaker
 from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault
+from .log import logger
 from .planner import Planner, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
+from .watch import COMPARE_ENV, LOG_ONLY, STRICT_ENV, Watch, env_flag
 
 if TYPE_CHECKING:
     from . import pipeline
 
 CV2_RESIZE = cv2.resize  # the original: patch() replaces cv2.resize, the fallback never does
 _U8 = np.dtype(np.uint8)
+_DEBUG = logging.DEBUG
 
 
 @dataclass
@@ -130,6 +134,11 @@ class Resizer:
     ``reprogram=True`` (or ``PYNQ_CV_REPROGRAM=1``) lets the resizer replace another design
     the PL holds; ``wait_for_pl`` seconds to wait for another process's hold on the PL
     (default: do not wait; frames run on the CPU with reason ``pl_in_use``).
+
+    ``strict=True`` (default: ``PYNQ_CV_STRICT``) raises ``FallbackError`` instead of
+    computing a uint8 H x W x 3 frame on the CPU; ``compare=True`` (default:
+    ``PYNQ_CV_COMPARE``) also computes PL frames with cv2 and counts the difference in
+    ``stats()["compare"]`` (see watch.py).
     """
 
     def __init__(
@@ -146,6 +155,8 @@ class Resizer:
         overlay: Any = None,
         reprogram: bool | None = None,
         wait_for_pl: float | None = None,
+        strict: bool | None = None,
+        compare: bool | None = None,
         **backend_options: Any,
     ) -> None:
         """``policy``: which eligible frames go to the PL (see ``planner``; default
@@ -191,6 +202,14 @@ class Resizer:
         self._warned: set[str] = set()
         self._pipe_lock = threading.RLock()
         self._pending: pipeline.PendingFrame | None = None  # submitted, PL not yet collected
+        self.strict = env_flag(STRICT_ENV) if strict is None else bool(strict)
+        self.compare = env_flag(COMPARE_ENV) if compare is None else bool(compare)
+        self.rewatch()
+
+    def rewatch(self) -> None:
+        """Decide again whether frames take the watched path (strict, compare, observer)."""
+        watched = self.strict or self.compare or telemetry.frame_observer is not None
+        self._watch: Watch | None = Watch(self.strict, self.compare) if watched else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -223,11 +242,13 @@ class Resizer:
                         self.stats.emulated = bool(
                             getattr(board, "emulated", False) or board.name.startswith("emul")
                         )
+                    logger.info("backend %s: %s", self.backend, self.why)
                 except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
                     # a PL taken by another process or design is not a fault of ours
                     self._off = getattr(exc, "reason", "no_backend")
                     self._off_details = dict(getattr(exc, "details", {}))
                     self.why = f"PL unavailable: {exc}"
+                    logger.info("no PL (%s): %s; frames run cv2.resize", self._off, self.why)
                     if self._off == "no_backend":
                         self.stats.count_fault("overlay")
                     self._warn_once("overlay" if self._off == "no_backend" else self._off, self.why)
@@ -276,6 +297,8 @@ class Resizer:
         interpolation: Any = cv2.INTER_LINEAR,
     ) -> Any:
         """``cv2.resize``, with eligible frames computed by the PL resizer."""
+        if self._watch is not None or logger.isEnabledFor(_DEBUG):
+            return self._resize_watched(src, dsize, dst, fx, fy, interpolation)
         # The cheapest rejections first, inline: a frame the PL never takes pays ~nothing.
         if self._off is None and isinstance(src, np.ndarray) and src.ndim == 3:
             job = self._plan(src, dsize, dst, fx, fy, interpolation)
@@ -296,6 +319,28 @@ class Resizer:
             job.engine.driver.abandon()
             self._release(job)
             raise
+
+    def _resize_watched(self, *args: Any) -> Any:
+        """``resize`` with the watch told of each decision: logs, strict, compare, observer."""
+        watch = self._watch or LOG_ONLY
+        job = self._plan(*args)
+        if job.__class__ is str:
+            watch.fallback(self, args[0], args[1], args[3], args[4], job)  # strict: raises
+            self.stats.count_cpu(job)
+            return CV2_RESIZE(*args)
+        try:
+            result = self._collect(self._post(job))
+        except (PLFault, PoolExhausted) as fault:
+            reason = self._fault(fault)
+            watch.fallback(self, args[0], args[1], args[3], args[4], reason)
+            self.stats.count_cpu(reason)
+            return CV2_RESIZE(*args)
+        except BaseException:
+            job.engine.driver.abandon()
+            self._release(job)
+            raise
+        watch.on_pl(self, args, result, job.board_seconds, job.in_buf.nbytes + job.out_buf.nbytes)
+        return result
 
     def _plan(
         self, src: Any, dsize: Any, dst: Any, fx: Any, fy: Any, interp: Any,
@@ -447,6 +492,8 @@ class Resizer:
             "cma_exhausted" if getattr(fault, "reason", "") == "cma" else "pool_budget"
         )
         self.stats.count_fault(kind)
+        logger.info("PL fault %s: %s; recovery: %s; frame computed by cv2.resize", kind, fault,
+                    getattr(fault, "recovery", "") or "none needed")
         if isinstance(fault, PLFault):
             if fault.recovery:
                 self.stats.count_recovery(fault.recovery)
@@ -629,7 +676,10 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
     resizer = _default or default_resizer()
     if not kwargs and 2 <= len(args) <= 6:
         src = args[0]
-        if resizer._off is not None or not (isinstance(src, np.ndarray) and src.ndim == 3):
+        if (
+            (resizer._off is not None or not (isinstance(src, np.ndarray) and src.ndim == 3))
+            and resizer._watch is None and not logger.isEnabledFor(_DEBUG)
+        ):
             # Resizer.resize's first rejection, inlined on the hottest path (the patched
             # cv2.resize): one call layer less, and cv2 gets the caller's own arguments
             events = resizer._cpu_events
@@ -661,7 +711,8 @@ def close_default() -> None:
             _default = Resizer(
                 old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
                 breaker=old.breaker, stats=old.stats, policy=old.policy,
-                calibration=old.calibration, planning=old.planning, **old.backend_options,
+                calibration=old.calibration, planning=old.planning, strict=old.strict,
+                compare=old.compare, **old.backend_options,
             )
             old.breaker.reset()  # a fresh engine deserves a fresh chance
     if old is not None:

@@ -41,3 +41,14 @@ class PLFault(PynqCvError):
         super().__init__(message)
         self.kind = kind
         self.recovery = ""
+
+
+class FallbackError(PynqCvError):
+    """Strict mode: a frame the PL was expected to take would have run on the CPU.
+
+    ``reason`` is the fallback reason (a ``stats()["fallback"]`` key); the message says it
+    in words. Raised instead of computing the frame with cv2, so a CI run fails loudly."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -8,12 +8,15 @@ buffers. A ``dst`` given to ``submit`` is written when its frame runs: do not ha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .dispatch import CV2_RESIZE, Job, Resizer
 from .errors import PLFault
+from .log import logger
 from .pool import PoolExhausted
+from .watch import LOG_ONLY
 
 
 def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
@@ -91,16 +94,22 @@ class PendingFrame:
         if self._done:
             return
         self._wait()
-        owner, job = self._owner, self.job
+        owner, job, args = self._owner, self.job, self._args
+        watch = owner._watch or (LOG_ONLY if logger.isEnabledFor(logging.DEBUG) else None)
         try:
             if isinstance(job, Job):
                 self._value = owner._deliver(job)
+                if watch is not None:
+                    nbytes = job.in_buf.nbytes + job.out_buf.nbytes
+                    watch.on_pl(owner, args, self._value, job.board_seconds, nbytes)
             else:
                 if isinstance(job, BaseException):
                     raise job
                 if isinstance(job, str):
+                    if watch is not None:  # strict mode raises here, from result()
+                        watch.fallback(owner, args[0], args[1], args[3], args[4], job)
                     owner.stats.count_cpu(job)
-                self._value = CV2_RESIZE(*self._args)
+                self._value = CV2_RESIZE(*args)
         except BaseException as exc:  # noqa: BLE001 -- re-raised from result()
             self._error = exc
         self._done = True

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 
 FOLD_AT = 65536  # fallback events kept unfolded at most (a few hundred KB)
+
+FrameObserver = Callable[[str | None, float, int], None]
+"""Called once per frame in the resizing thread: (fallback reason or None for the PL,
+modelled board seconds, bytes moved through the DMA). Used by the per-call-site profile."""
+
+frame_observer: FrameObserver | None = None
+
+
+def observe(observer: FrameObserver | None) -> None:
+    """Report every frame of engines made from now on to ``observer`` (None: stop).
+
+    Engines watch only while something asks (see ``Resizer``): an engine made before this
+    call starts reporting after ``Resizer.rewatch()``."""
+    global frame_observer
+    frame_observer = observer
 
 
 class Stats:
@@ -32,6 +48,10 @@ class Stats:
             self.copies_in = 0
             self.copies_out = 0
             self.recoveries: Counter[str] = Counter()
+            self.compared = 0  # compare mode: PL frames also computed by cv2
+            self.compare_max = 0
+            self.compare_differing = 0  # pixels with any channel differing
+            self.compare_pixels = 0
 
     def count_cpu(self, reason: str) -> None:
         """Hot path (every fallback frame): an atomic append, folded into counts later."""
@@ -56,6 +76,13 @@ class Stats:
     def count_recovery(self, how: str) -> None:
         with self._lock:
             self.recoveries[how] += 1
+
+    def count_compare(self, max_diff: int, differing: int, pixels: int) -> None:
+        with self._lock:
+            self.compared += 1
+            self.compare_max = max(self.compare_max, max_diff)
+            self.compare_differing += differing
+            self.compare_pixels += pixels
 
     def count_pl(
         self, bytes_in: int, bytes_out: int, seconds: float, board_seconds: float,
@@ -90,4 +117,10 @@ class Stats:
                 "board_seconds": self.board_seconds,
                 "copies_in": self.copies_in,
                 "copies_out": self.copies_out,
+                "compare": {
+                    "frames": self.compared,
+                    "max_diff": self.compare_max,
+                    "differing_share": self.compare_differing / self.compare_pixels
+                    if self.compare_pixels else 0.0,
+                },
             }

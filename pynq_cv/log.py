@@ -1,0 +1,40 @@
+"""pynq_cv's logger: silent unless the application configures logging or sets PYNQ_CV_LOG.
+
+``logging.getLogger("pynq_cv")`` logs one DEBUG line per routing decision (shape, path,
+reason) and INFO lines for the backend chosen, faults and recoveries. ``PYNQ_CV_LOG=debug``
+or ``=info`` attaches a stderr handler at that level (for a script you do not edit).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+LOG_ENV = "PYNQ_CV_LOG"
+
+logger = logging.getLogger("pynq_cv")
+logger.addHandler(logging.NullHandler())  # a library stays quiet unless configured
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def configure_from_env() -> None:
+    """Honour ``PYNQ_CV_LOG`` once: a stderr handler at the level it names."""
+    name = os.environ.get(LOG_ENV, "").strip().lower()
+    level = _LEVELS.get(name)
+    if level is None:
+        if name:
+            warnings.warn(f"{LOG_ENV}={name!r} is not one of {', '.join(_LEVELS)}; ignored",
+                          RuntimeWarning, stacklevel=2)
+        return
+    if any(getattr(h, "_pynq_cv_env", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+    handler._pynq_cv_env = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+configure_from_env()

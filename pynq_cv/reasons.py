@@ -1,0 +1,75 @@
+"""Every fallback reason in words: for strict-mode errors, DEBUG logs and the profile.
+
+The keys are the short names counted in ``stats()["fallback"]``; ``explain`` adds the
+frame's own figures where they make the reason concrete (sizes, bytes, the DMA's limit).
+The README's reference lists the same reasons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FALLBACK_REASONS: dict[str, str] = {
+    "not_ndarray": "the source is not a numpy array (a cv2.UMat, a list, ...)",
+    "channels": "the source is not a 3-channel (BGR) image",
+    "dtype": "the source's pixels are not uint8",
+    "interpolation": "the interpolation is not INTER_LINEAR, the only one the PL computes",
+    "arguments": "dsize/fx/fy are ones cv2 rejects or treats specially; cv2 answers itself",
+    "dst": "the dst argument is not a writable uint8 array cv2 would fill in place",
+    "input_too_few_rows": "the input has fewer rows than the IP needs (2)",
+    "empty": "the input or the output has no pixels",
+    "input_too_large": "the input is larger than the overlay takes",
+    "output_too_large": "the output is larger than the overlay produces",
+    "downscale_too_large": "the downscale factor is beyond the IP's limit",
+    "byte_count_not_multiple": "the input or output byte count is not a multiple of the "
+                               "DMA's 4-byte beat",
+    "dma_length": "the input or output is larger than one DMA transfer can carry",
+    "breaker_open": "the PL failed several frames in a row; the circuit breaker rests it",
+    "backend_cpu": "the CPU backend is in use (PYNQ_CV_BACKEND=cpu or use_backend('cpu'))",
+    "no_backend": "no PL could be opened (no board and no emulator, or the overlay failed)",
+    "closed": "the engine was closed",
+}
+
+FAULTS: dict[str, str] = {
+    "dma_error": "the DMA reported an error",
+    "timeout": "the frame did not complete before its deadline",
+    "short_transfer": "the DMA moved fewer bytes than the frame has",
+    "ip_stuck": "the resizer IP stayed busy even after recovery",
+    "busy": "another frame held the PL past this frame's deadline",
+    "closed": "the engine was closed while this frame was prepared",
+    "cma_exhausted": "no contiguous (CMA) memory was left for the frame's buffers",
+    "pool_budget": "the frame's buffers do not fit the pool's byte budget",
+    "overlay": "the overlay could not be opened",
+}
+
+
+def describe(reason: str) -> str:
+    """A reason in plain words (``fault_<kind>`` included); unknown names come back as-is."""
+    if reason.startswith("fault_"):
+        kind = reason.removeprefix("fault_")
+        return f"a PL fault: {FAULTS.get(kind, kind)}; the frame was computed by cv2.resize"
+    return FALLBACK_REASONS.get(reason, reason)
+
+
+def explain(reason: str, src: Any, out_rows_cols: tuple[int, int] | None = None,
+            envelope: Any = None) -> str:
+    """``describe(reason)`` with the frame's own figures when the envelope is known."""
+    words = describe(reason)
+    shape = getattr(src, "shape", None)
+    if envelope is None or shape is None or len(shape) != 3 or out_rows_cols is None:
+        return words
+    in_bytes = shape[0] * shape[1] * shape[2]
+    out_bytes = out_rows_cols[0] * out_rows_cols[1] * shape[2]
+    if reason == "dma_length":
+        limit = envelope.max_transfer_bytes
+        which, size = ("input", in_bytes) if in_bytes > limit else ("output", out_bytes)
+        return f"{which} {size / 1e6:.1f} MB exceeds this DMA's {limit:,}-byte transfer limit"
+    if reason == "byte_count_not_multiple":
+        return (f"{words}: input {in_bytes:,} bytes, output {out_bytes:,} bytes "
+                f"(multiples of {envelope.byte_multiple} needed)")
+    if reason == "input_too_large":
+        return f"{words}: {shape[0]}x{shape[1]} rows x cols, at most {envelope.max_in}"
+    if reason == "output_too_large":
+        return f"{words}: {out_rows_cols[0]}x{out_rows_cols[1]} rows x cols, " \
+               f"at most {envelope.max_out}"
+    return words
