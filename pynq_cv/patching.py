@@ -3,12 +3,14 @@
 ``patch()`` swaps ``cv2.resize`` for a function with cv2's signature that calls
 ``pynq_cv.resize``; ``unpatch()`` puts back the exact original object. Both are idempotent
 and thread-safe; ``patched()`` is the scoped form and restores only what it changed.
+``patch_with(wrapper)`` installs a wrapper of ``pynq_cv.resize`` instead (the per-call-site
+profile of ``pynq-cv run --profile``); the plain patch never pays for it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,10 +21,15 @@ from .dispatch import resize as _dispatching_resize
 
 _lock = threading.Lock()
 _original: Any = None
+_wrapper: Any = None  # what patch_with() installed, if anything
+
+
+def _ours(fn: Any) -> bool:
+    return fn is _dispatching_resize or (_wrapper is not None and fn is _wrapper)
 
 
 def is_patched() -> bool:
-    return cv2.resize is _dispatching_resize
+    return _ours(cv2.resize)
 
 
 def patch() -> None:
@@ -32,25 +39,36 @@ def patch() -> None:
     global _original
     default_resizer()  # made (not opened) here, so a bad backend name fails at this line
     with _lock:
-        if cv2.resize is not _dispatching_resize:
+        if not _ours(cv2.resize):
             _original = cv2.resize
             cv2.resize = _dispatching_resize
 
 
+def patch_with(wrapper: Callable[..., Any]) -> None:
+    """Route ``cv2.resize`` through ``wrapper``, a function that calls ``pynq_cv.resize``
+    (replacing a plain patch); ``unpatch()`` restores the original as usual."""
+    global _original, _wrapper
+    with _lock:
+        if not _ours(cv2.resize):
+            _original = cv2.resize
+        _wrapper = cv2.resize = wrapper
+
+
 def unpatch() -> None:
     """Restore the exact original ``cv2.resize`` (no-op if not patched)."""
-    global _original
+    global _original, _wrapper
     with _lock:
-        if cv2.resize is _dispatching_resize and _original is not None:
+        if _ours(cv2.resize) and _original is not None:
             cv2.resize = _original
             _original = None
+            _wrapper = None
 
 
 @contextmanager
 def patched() -> Iterator[None]:
     """``with pynq_cv.patched(): ...`` -- patched inside, as before outside."""
     with _lock:
-        was = cv2.resize is _dispatching_resize
+        was = _ours(cv2.resize)
     patch()
     try:
         yield

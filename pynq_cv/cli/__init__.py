@@ -1,10 +1,11 @@
-"""``pynq-cv``: the command line -- demo, info, resize, verify, bench.
+"""``pynq-cv``: the command line -- demo, info, resize, verify, bench, run.
 
     pynq-cv demo                      a short clip through the patched cv2.resize, then telemetry
     pynq-cv info                      backend and why, overlay, bitstream, envelope, versions
     pynq-cv resize IN OUT --size WxH  one image file through pynq_cv.resize
     pynq-cv verify                    PL output against the IP's exact arithmetic and cv2
     pynq-cv bench [--short]           the benchmarks of a source checkout
+    pynq-cv run [--profile] script.py an unmodified script with cv2.resize patched
 
 The library never prints; this package does, one module per command (``common`` holds what
 they share). A user's mistake (a missing file, a bad size, an unknown backend) is one line on
@@ -44,6 +45,8 @@ from pynq_cv.cli.common import (
 from pynq_cv.cli.demo import cmd_demo
 from pynq_cv.cli.info import cmd_info, versions
 from pynq_cv.cli.resize import cmd_resize, read_image, write_image
+from pynq_cv.cli.run import add_parser as add_run_parser
+from pynq_cv.cli.run import protect_command
 from pynq_cv.cli.verify import cmd_verify, exact_model, pattern_frame
 
 __all__ = [
@@ -139,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--short", action="store_true", help="few iterations")
     bench.add_argument("--dir", metavar="PATH", help="where the benchmarks are")
     bench.set_defaults(run=cmd_bench)
+
+    add_run_parser(sub)
     return parser
 
 
@@ -152,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            args = parser.parse_args(join_negative_sizes(sys.argv[1:] if argv is None else argv))
+            argv = list(sys.argv[1:] if argv is None else argv)
+            # run: the script's own arguments reach it untouched
+            argv = protect_command(argv) if argv[:1] == ["run"] else join_negative_sizes(argv)
+            args = parser.parse_args(argv)
             if getattr(args, "run", None) is None:
                 parser.print_help(sys.stderr)
                 return 2

@@ -1,0 +1,124 @@
+"""Per-call-site profile of ``cv2.resize``: which line of the user's code ran where, at what cost.
+
+``CallSiteProfile.wrap(resize)`` makes the function ``pynq-cv run --profile`` patches in: it
+names its caller's file:line (``sys._getframe``), times the call, and learns the frame's
+path from the telemetry observer, which the engine calls in the same thread during the same
+call. Counters live per call site under one lock, so threads may resize concurrently.
+Nothing here runs unless a profile is installed: the plain patch is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+NOT_ROUTED = "not_routed"  # cv2 was called directly: arguments cv2 itself must judge, or it raised
+
+
+@dataclass
+class SiteCounts:
+    """What one call site did: frames on each path, time, bytes."""
+
+    calls: int = 0
+    pl: int = 0
+    cpu: Counter[str] = field(default_factory=Counter)  # fallback reason -> frames
+    raised: int = 0  # calls that raised (cv2's error, strict mode)
+    seconds: float = 0.0  # wall time inside cv2.resize, as the caller saw it
+    board_seconds: float = 0.0  # the PL's modelled time for its frames
+    bytes_moved: int = 0  # through the DMA, in and out
+
+
+class CallSiteProfile:
+    """Per-call-site counters of the patched ``cv2.resize``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sites: dict[tuple[str, int], SiteCounts] = {}
+        self._local = threading.local()
+
+    def observe(self, reason: str | None, board_seconds: float, nbytes: int) -> None:
+        """The telemetry observer: the current thread's frame went to the PL (None) or not."""
+        self._local.outcome = (reason, board_seconds, nbytes)
+
+    def wrap(self, resize: Callable[..., Any]) -> Callable[..., Any]:
+        """``resize`` that records each call under its caller's file:line."""
+        local, record, clock, frame_of = self._local, self._record, time.perf_counter, sys._getframe
+
+        def profiled_resize(*args: Any, **kwargs: Any) -> Any:
+            caller = frame_of(1)
+            local.outcome = None
+            started = clock()
+            raised = True
+            try:
+                result = resize(*args, **kwargs)
+                raised = False
+                return result
+            finally:
+                record((caller.f_code.co_filename, caller.f_lineno), clock() - started,
+                       local.outcome, raised)
+
+        profiled_resize.__name__ = getattr(resize, "__name__", "resize")
+        profiled_resize.__doc__ = resize.__doc__
+        profiled_resize.__signature__ = getattr(resize, "__signature__", None)  # type: ignore[attr-defined]
+        profiled_resize.__wrapped__ = resize  # type: ignore[attr-defined]
+        return profiled_resize
+
+    def _record(self, site: tuple[str, int], seconds: float,
+                outcome: tuple[str | None, float, int] | None, raised: bool) -> None:
+        with self._lock:
+            counts = self._sites.get(site)
+            if counts is None:
+                counts = self._sites[site] = SiteCounts()
+            counts.calls += 1
+            counts.seconds += seconds
+            counts.raised += raised
+            if outcome is None:
+                if not raised:
+                    counts.cpu[NOT_ROUTED] += 1
+                return
+            reason, board_seconds, nbytes = outcome
+            if reason is None:
+                counts.pl += 1
+                counts.board_seconds += board_seconds
+                counts.bytes_moved += nbytes
+            elif not raised:  # a strict-mode refusal ran nowhere
+                counts.cpu[reason] += 1
+
+    def sites(self) -> dict[tuple[str, int], SiteCounts]:
+        """A copy of the counters, by (file, line)."""
+        with self._lock:
+            return {
+                site: SiteCounts(c.calls, c.pl, Counter(c.cpu), c.raised, c.seconds,
+                                 c.board_seconds, c.bytes_moved)
+                for site, c in self._sites.items()
+            }
+
+    def rows(self, relative_to: str | None = None) -> list[dict[str, Any]]:
+        """One plain dict per call site, busiest first (the ``--json`` form)."""
+        base = os.path.abspath(relative_to or os.getcwd())
+        rows = []
+        for (filename, line), c in self.sites().items():
+            shown = filename
+            if os.path.isabs(filename) and os.path.abspath(filename).startswith(base + os.sep):
+                shown = os.path.relpath(filename, base)
+            rows.append({
+                "site": f"{shown}:{line}",
+                "file": filename,
+                "line": line,
+                "calls": c.calls,
+                "pl": c.pl,
+                "cpu": sum(c.cpu.values()),
+                "cpu_reasons": dict(sorted(c.cpu.items())),
+                "raised": c.raised,
+                "seconds": c.seconds,
+                "board_seconds": c.board_seconds,
+                "bytes_moved": c.bytes_moved,
+            })
+        rows.sort(key=lambda r: (-r["calls"], r["file"], r["line"]))
+        return rows

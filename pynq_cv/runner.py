@@ -1,0 +1,122 @@
+"""Run an unmodified script or module with ``cv2.resize`` patched, as Python itself would.
+
+``run_script`` is what ``pynq-cv run`` does: ``sys.argv``, ``sys.path[0]`` and ``__main__``
+as ``python script.py args`` (or ``python -m module args``) would set them; the exit code
+passed through (``sys.exit`` codes included); an uncaught exception reported through
+``sys.excepthook`` without our frames and exit code 1; Ctrl-C as a KeyboardInterrupt
+traceback and 130 (what a shell reports for Python killed by SIGINT). Before returning it
+waits for the script's non-daemon threads, as the interpreter would before exiting, so their
+frames are still patched and profiled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import runpy
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from . import dispatch, patching, telemetry
+from .errors import PynqCvError
+from .profile import CallSiteProfile
+
+_OUR_FILES = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+
+
+class ScriptNotFound(PynqCvError):
+    """The script file or module to run does not exist."""
+
+
+def exit_code(code: Any) -> int:
+    """The process exit status Python gives ``sys.exit(code)`` (printing a non-int code)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _report_uncaught(exc: BaseException) -> None:
+    """The traceback Python prints for an uncaught exception, starting in the script."""
+    tb = exc.__traceback__
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in _OUR_FILES:
+        tb = tb.tb_next
+    sys.stdout.flush()
+    sys.excepthook(type(exc), exc, tb)
+
+
+def _wait_for_threads() -> None:
+    """Join the script's non-daemon threads, as the interpreter does at exit (no deadline
+    there either: the script alone would wait just as long)."""
+    main = threading.main_thread()
+    while True:
+        alive = [t for t in threading.enumerate()
+                 if t is not main and not t.daemon and t.is_alive()
+                 and t is not threading.current_thread()]
+        if not alive:
+            return
+        for thread in alive:
+            thread.join()
+
+
+def _execute(target: str, module: bool) -> None:
+    if module:
+        try:
+            spec = importlib.util.find_spec(target)
+        except (ImportError, ValueError) as exc:
+            raise ScriptNotFound(f"no module named {target!r} ({exc})") from None
+        if spec is None:
+            raise ScriptNotFound(f"no module named {target!r}")
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        runpy.run_path(target, run_name="__main__")
+
+
+def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
+               profile: CallSiteProfile | None = None) -> int:
+    """Run ``target`` (a path, or a module name with ``module=True``) with ``args`` and
+    ``cv2.resize`` patched (profiled into ``profile`` if given); returns its exit code.
+
+    Raises ``ScriptNotFound`` before running anything when there is nothing to run."""
+    if not module and not os.path.exists(target):
+        raise ScriptNotFound(f"no such file: {target}")
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = [target, *args]
+    sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(target)))
+    if profile is not None:
+        telemetry.observe(profile.observe)
+        dispatch.default_resizer().rewatch()
+        patching.patch_with(profile.wrap(dispatch.resize))
+    else:
+        patching.patch()
+    try:
+        try:
+            _execute(target, module)
+            code = 0
+        except SystemExit as exc:
+            code = exit_code(exc.code)
+        except KeyboardInterrupt as exc:
+            _report_uncaught(exc)
+            code = 130
+        except ScriptNotFound:
+            raise
+        except BaseException as exc:  # noqa: BLE001 -- reported as Python would, exit 1
+            _report_uncaught(exc)
+            code = 1
+        try:
+            _wait_for_threads()
+        except KeyboardInterrupt:
+            code = 130
+        return code
+    finally:
+        patching.unpatch()
+        if profile is not None:
+            telemetry.observe(None)
+            dispatch.default_resizer().rewatch()
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+        sys.stdout.flush()
