@@ -11,19 +11,24 @@ frames are still patched and profiled.
 
 from __future__ import annotations
 
+import builtins
+import importlib.machinery
 import importlib.util
+import io
 import os
 import runpy
 import sys
 import threading
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from . import dispatch, patching, telemetry
 from .errors import PynqCvError
 from .profile import CallSiteProfile
 
-_OUR_FILES = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+_OUR_FILES = {os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>"}
 
 
 class ScriptNotFound(PynqCvError):
@@ -43,10 +48,13 @@ def exit_code(code: Any) -> int:
 def _report_uncaught(exc: BaseException) -> None:
     """The traceback Python prints for an uncaught exception, starting in the script."""
     tb = exc.__traceback__
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in _OUR_FILES:
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename in _OUR_FILES
+        or os.path.abspath(tb.tb_frame.f_code.co_filename) in _OUR_FILES
+    ):
         tb = tb.tb_next
     sys.stdout.flush()
-    sys.excepthook(type(exc), exc, tb)
+    sys.excepthook(type(exc), exc.with_traceback(tb), tb)
 
 
 def _wait_for_threads() -> None:
@@ -63,6 +71,24 @@ def _wait_for_threads() -> None:
             thread.join()
 
 
+@contextmanager
+def _as_main(path: str) -> Iterator[dict[str, Any]]:
+    """A fresh ``__main__`` module for the script file, as ``python path`` makes one
+    (``__file__`` absolute; ``sys.argv[0]`` left as typed), in place until the end."""
+    main = types.ModuleType("__main__")
+    main.__file__ = os.path.abspath(path)
+    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", main.__file__)
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        yield main.__dict__
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def _execute(target: str, module: bool) -> None:
     if module:
         try:
@@ -72,7 +98,14 @@ def _execute(target: str, module: bool) -> None:
         if spec is None:
             raise ScriptNotFound(f"no module named {target!r}")
         runpy.run_module(target, run_name="__main__", alter_sys=True)
-    else:
+    elif os.path.isfile(target) and not target.endswith((".zip", ".pyz")):
+        with io.open_code(os.path.abspath(target)) as file:
+            source = file.read()
+        code = compile(source, os.path.abspath(target), "exec", dont_inherit=True)
+        with _as_main(target) as namespace:
+            exec(code, namespace)
+            _wait_for_threads()  # the script's threads still see their __main__
+    else:  # a directory or zip with __main__.py
         runpy.run_path(target, run_name="__main__")
 
 

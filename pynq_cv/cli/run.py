@@ -97,16 +97,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def _backend() -> str:
-    resizer = pynq_cv.default_resizer()
-    return resizer.backend or "not opened (no frame needed the PL)"
+def _backend() -> str | None:
+    """The shared engine's backend at exit (None if the script closed or replaced it)."""
+    return pynq_cv.default_resizer().backend
 
 
 def _report(rows: list[dict[str, Any]]) -> str:
     calls = sum(r["calls"] for r in rows)
     pl = sum(r["pl"] for r in rows)
+    backend = _backend()
     head = (f"{PROG} run: cv2.resize by call site -- {calls} call{'s' if calls != 1 else ''}, "
-            f"{pl} on the PL; backend {_backend()}")
+            f"{pl} on the PL" + (f" ({backend} backend)" if backend else ""))
     if not rows:
         return f"{head}\n(cv2.resize was never called)"
     table = [
