@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     how = rs.add_mutually_exclusive_group(required=True)
     how.add_argument("--size", type=parse_size, metavar="WxH", help="output size")
     how.add_argument("--scale", type=parse_scale, metavar="F", help="scale both sides by F")
+    rs.add_argument("--compare", metavar="DIFF.png",
+                    help="also write a picture: this result | cv2's | the difference")
     rs.add_argument("--interpolation", choices=sorted(INTERPOLATIONS), default="linear",
                     help="default linear (the only one the PL takes)")
     rs.set_defaults(run=cmd_resize)
@@ -122,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "cv2's INTER_LINEAR. Exit 1 if any PL frame differs.")
     verify.add_argument("--sizes", type=parse_size_pair, nargs="+", metavar="IN:OUT",
                         help="size pairs as WxH:WxH (default: a mix of down- and upscales)")
+    verify.add_argument("--save", metavar="DIR",
+                        help="write a PNG per case: PL | cv2 | difference amplified")
     verify.set_defaults(run=cmd_verify)
 
     cal = sub.add_parser("calibrate", parents=[engine],

@@ -21,6 +21,7 @@ from pynq_cv.cli.common import (
     shared_engine,
     wxh,
 )
+from pynq_cv.cli.picture import difference_picture, write_picture
 from pynq_cv.opencv_log import opencv_quiet
 
 EXIF_ORIENTATION = 0x0112
@@ -127,6 +128,8 @@ def check_depth_kept(path: Path, dtype: np.dtype) -> None:
 def cmd_resize(args: argparse.Namespace) -> int:
     img, reader = read_image(Path(args.input))
     check_writable(Path(args.output), "out.png")
+    if getattr(args, "compare", None) is not None:
+        check_writable(Path(args.compare), "diff.png")
     check_depth_kept(Path(args.output), img.dtype)
     engine = shared_engine(args)
     interp = INTERPOLATIONS[args.interpolation]
@@ -153,5 +156,26 @@ def cmd_resize(args: argparse.Namespace) -> int:
     else:
         print(f"path: CPU (cv2.resize, {args.interpolation}); the PL declined: {declined}; "
               f"{host * 1e3:.2f} ms")
+    if getattr(args, "compare", None) is not None:
+        _write_comparison(Path(args.compare), img, out, args, interp, declined)
     pynq_cv.close()
     return 0
+
+
+def _write_comparison(path: Path, img: np.ndarray, out: np.ndarray, args: argparse.Namespace,
+                      interp: int, declined: str | None) -> None:
+    """``--compare``: this result next to cv2's for the same arguments, and the difference."""
+    from pynq_cv.dispatch import CV2_RESIZE  # the original, even while cv2.resize is patched
+
+    if args.size is not None:
+        ref = CV2_RESIZE(img, args.size, interpolation=interp)
+    else:
+        ref = CV2_RESIZE(img, None, fx=args.scale, fy=args.scale, interpolation=interp)
+    title = "PL (pynq_cv)" if declined is None else f"pynq_cv: CPU ({declined})"
+    try:
+        with opencv_quiet():
+            write_picture(path, difference_picture(out, ref, title,
+                                                   f"cv2.resize {args.interpolation}"))
+    except OSError as exc:
+        raise CliError(str(exc), 1) from None
+    print(f"wrote {path}: PL | cv2 | difference")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from pynq_cv.cli.common import PROG, describe_engine, own_engine, path_taken
+from pynq_cv.cli.common import PROG, CliError, describe_engine, own_engine, path_taken
+from pynq_cv.cli.picture import difference_picture, write_picture
 
 DEFAULT_PAIRS = [
     ((1920, 1080), (960, 540)),
@@ -56,9 +58,23 @@ def exact_model() -> Any:
     return resize_exact
 
 
+def picture_dir(path: str | None) -> Path | None:
+    """``--save DIR``, created if missing."""
+    if path is None:
+        return None
+    where = Path(path)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot save pictures in {where}: {exc.strerror or exc}") from None
+    return where
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     resize_exact = exact_model()
     pairs = args.sizes or DEFAULT_PAIRS
+    save = picture_dir(getattr(args, "save", None))
+    saved = 0
     engine = own_engine(args, policy="pl")  # verification: every eligible frame to the PL
     failures = pl_frames = faults = 0
     with engine:
@@ -89,7 +105,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     mark = "  <- PL fault"
                 print(f"{kind:<13}{f'{in_w}x{in_h}':>10}{f'{out_w}x{out_h}':>11}  {path:<24}"
                       f"{e_max:>6} {e_share:>10.3%}{c_max:>7} {c_share:>10.3%}{mark}")
+                if save is not None:
+                    name = save / f"{kind}-{in_w}x{in_h}-to-{out_w}x{out_h}.png"
+                    title = "PL (pynq_cv)" if path == "PL" else f"pynq_cv: {path}"
+                    try:
+                        write_picture(name, difference_picture(got, ref, title))
+                    except OSError as exc:
+                        raise CliError(str(exc), 1) from None
+                    saved += 1
     print()
+    if save is not None:
+        print(f"wrote {saved} pictures (PL | cv2 | difference) to {save}")
     if failures or faults:
         print(f"FAIL: {failures} PL frame(s) differ from the IP's exact arithmetic, "
               f"{faults} fault(s) on the PL path")
