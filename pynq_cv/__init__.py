@@ -24,7 +24,7 @@ from .dispatch import (
 )
 from .driver import Deadlines
 from .emulate import emulate
-from .errors import BackendUnavailable, PLFault, PynqCvError
+from .errors import BackendUnavailable, FallbackError, PLFault, PynqCvError
 from .patching import is_patched, patch, patched, unpatch
 from .pipeline import PendingFrame
 from .pool import PoolClosed, PoolExhausted
@@ -35,6 +35,7 @@ __all__ = [
     "BackendUnavailable",
     "CircuitBreaker",
     "Deadlines",
+    "FallbackError",
     "PLFault",
     "PendingFrame",
     "PoolClosed",

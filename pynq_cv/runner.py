@@ -57,13 +57,12 @@ def _report_uncaught(exc: BaseException) -> None:
     sys.excepthook(type(exc), exc.with_traceback(tb), tb)
 
 
-def _wait_for_threads() -> None:
-    """Join the script's non-daemon threads, as the interpreter does at exit (no deadline
-    there either: the script alone would wait just as long)."""
-    main = threading.main_thread()
+def _wait_for_threads(before: set[threading.Thread]) -> None:
+    """Join the non-daemon threads started since ``before``, as the interpreter joins a
+    script's threads at exit (no deadline there either: alone it would wait as long)."""
     while True:
         alive = [t for t in threading.enumerate()
-                 if t is not main and not t.daemon and t.is_alive()
+                 if t not in before and not t.daemon and t.is_alive()
                  and t is not threading.current_thread()]
         if not alive:
             return
@@ -89,7 +88,7 @@ def _as_main(path: str) -> Iterator[dict[str, Any]]:
             sys.modules["__main__"] = saved
 
 
-def _execute(target: str, module: bool) -> None:
+def _execute(target: str, module: bool, before: set[threading.Thread]) -> None:
     if module:
         try:
             spec = importlib.util.find_spec(target)
@@ -104,7 +103,7 @@ def _execute(target: str, module: bool) -> None:
         code = compile(source, os.path.abspath(target), "exec", dont_inherit=True)
         with _as_main(target) as namespace:
             exec(code, namespace)
-            _wait_for_threads()  # the script's threads still see their __main__
+            _wait_for_threads(before)  # the script's threads still see their __main__
     else:  # a directory or zip with __main__.py
         runpy.run_path(target, run_name="__main__")
 
@@ -126,9 +125,10 @@ def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
         patching.patch_with(profile.wrap(dispatch.resize))
     else:
         patching.patch()
+    before = set(threading.enumerate())
     try:
         try:
-            _execute(target, module)
+            _execute(target, module, before)
             code = 0
         except SystemExit as exc:
             code = exit_code(exc.code)
@@ -141,7 +141,7 @@ def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
             _report_uncaught(exc)
             code = 1
         try:
-            _wait_for_threads()
+            _wait_for_threads(before)
         except KeyboardInterrupt:
             code = 130
         return code

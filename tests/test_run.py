@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import cv2
@@ -264,6 +263,3 @@ def test_without_a_profile_nothing_is_wrapped_or_watched(monkeypatch):
     pynq_cv.patch()
     assert cv2.resize is dispatch.resize  # the plain patch: no wrapper, no frame lookups
     assert pynq_cv.Resizer("emulator")._watch is None
-    started = time.perf_counter()  # (a smoke check that the call works, not a timing)
-    cv2.resize(np.zeros((8, 8), np.uint8), (4, 4))
-    assert time.perf_counter() >= started

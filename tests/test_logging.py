@@ -1,0 +1,102 @@
+"""Logging: one DEBUG line per routing decision, INFO for backend and faults, silent by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import pynq_cv
+from pynq_cv import Resizer
+
+LOGGER = "pynq_cv"
+
+
+def messages(caplog, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == level]
+
+
+def test_debug_names_shape_path_and_reason_of_each_frame(caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    with Resizer("emulator") as rz:
+        rz.resize(frame, (32, 24))
+        rz.resize(frame, (32, 24), interpolation=cv2.INTER_AREA)
+        rz.resize(frame[:, :, 0], (32, 24))
+        rz.resize(np.zeros((48, 64, 3), np.float32), (32, 24))
+    debug = messages(caplog, logging.DEBUG)
+    assert len(debug) == 4, debug
+    assert debug[0].startswith("resize 48x64x3 uint8 -> 24x32: PL, modelled board time ")
+    assert debug[1] == ("resize 48x64x3 uint8 -> 24x32: CPU, interpolation (the interpolation "
+                        "is not INTER_LINEAR, the only one the PL computes)")
+    assert debug[2].startswith("resize 48x64 uint8 -> 24x32: CPU, channels (")
+    assert debug[3].startswith("resize 48x64x3 float32 -> 24x32: CPU, dtype (")
+
+
+def test_debug_covers_the_patched_cv2_resize_fast_path(caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    pynq_cv.use_backend("emulator")
+    with pynq_cv.patched():
+        cv2.resize(np.zeros((8, 8), np.uint8), (4, 4))  # rejected before the engine is asked
+    assert messages(caplog, logging.DEBUG) == [
+        "resize 8x8 uint8 -> 4x4: CPU, channels (the source is not a 3-channel (BGR) image)"
+    ]
+
+
+def test_info_names_the_backend_and_each_fault_with_its_recovery(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    with pytest.warns(RuntimeWarning), Resizer("emulator") as rz:
+        rz.open()
+        rz.engine.board.faults.dma_error("send", count=1)
+        rz.resize(np.zeros((48, 64, 3), np.uint8), (32, 24))
+    info = messages(caplog, logging.INFO)
+    assert info[0].startswith("backend emulator: ")
+    assert len(info) == 2 and info[1].startswith("PL fault dma_error: ")
+    assert "recovery: dma_reset" in info[1]
+    assert messages(caplog, logging.DEBUG) == []  # INFO level: no per-frame lines
+
+
+def test_without_debug_frames_never_take_the_watched_path(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for name in ("PYNQ_CV_STRICT", "PYNQ_CV_COMPARE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def watched(*args):
+        raise AssertionError("the watched path ran while nothing was watching")
+
+    monkeypatch.setattr(Resizer, "_resize_watched", watched)
+    rz = pynq_cv.use_backend("emulator")
+    frame = np.zeros((48, 64, 3), np.uint8)
+    rz.resize(frame, (32, 24))
+    pynq_cv.resize(frame[:, :, 0], (32, 24))
+    pynq_cv.resize(frame, (32, 24), interpolation=cv2.INTER_AREA)
+    assert pynq_cv.stats()["pl"] == 1 and pynq_cv.stats()["cpu"] == 2
+
+
+SCRIPT = (
+    "import numpy as np, pynq_cv\n"
+    "pynq_cv.resize(np.zeros((48, 64, 3), np.uint8), (32, 24))\n"
+    "pynq_cv.resize(np.zeros((48, 64), np.uint8), (32, 24))\n"
+)
+
+
+@pytest.mark.parametrize("level, lines", [(None, 0), ("info", 1), ("debug", 3)])
+def test_nothing_is_printed_unless_pynq_cv_log_asks(level, lines):
+    env = dict(os.environ, PYNQ_CV_BACKEND="emulator")
+    env.pop("PYNQ_CV_LOG", None)
+    if level:
+        env["PYNQ_CV_LOG"] = level
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout == ""
+    err = done.stderr.splitlines()
+    assert len(err) == lines, done.stderr
+    assert all(line.startswith("pynq_cv ") for line in err)
+    if level == "debug":
+        assert err[1].startswith("pynq_cv DEBUG: resize 48x64x3 uint8 -> 24x32: PL")
+        assert err[2].startswith("pynq_cv DEBUG: resize 48x64 uint8 -> 24x32: CPU, channels")
