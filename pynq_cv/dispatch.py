@@ -242,7 +242,9 @@ class Resizer:
                         self.stats.emulated = bool(
                             getattr(board, "emulated", False) or board.name.startswith("emul")
                         )
-                    logger.info("backend %s: %s", self.backend, self.why)
+                    # INFO for a real board; select.py already says when auto chose the emulator
+                    logger.log(logging.INFO if self.backend == "board" else _DEBUG,
+                               "backend %s: %s", self.backend, self.why)
                 except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
                     # a PL taken by another process or design is not a fault of ours
                     self._off = getattr(exc, "reason", "no_backend")

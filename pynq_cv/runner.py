@@ -117,16 +117,16 @@ def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
     if not module and not os.path.exists(target):
         raise ScriptNotFound(f"no such file: {target}")
     saved_argv, saved_path = sys.argv[:], sys.path[:]
-    sys.argv = [target, *args]
-    sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(target)))
-    if profile is not None:
-        telemetry.observe(profile.observe)
-        dispatch.default_resizer().rewatch()
-        patching.patch_with(profile.wrap(dispatch.resize))
-    else:
-        patching.patch()
     before = set(threading.enumerate())
     try:
+        if profile is not None:  # a bad PYNQ_CV_BACKEND raises here, before the script
+            telemetry.observe(profile.observe)
+            dispatch.default_resizer().rewatch()
+            patching.patch_with(profile.wrap(dispatch.resize))
+        else:
+            patching.patch()
+        sys.argv = [target, *args]
+        sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(target)))
         try:
             _execute(target, module, before)
             code = 0

@@ -18,6 +18,7 @@ from typing import Any
 import pynq_cv
 from pynq_cv.cli.bench import format_table
 from pynq_cv.cli.common import PROG, CliError
+from pynq_cv.errors import BackendUnavailable
 from pynq_cv.profile import CallSiteProfile
 from pynq_cv.runner import ScriptNotFound, run_script
 
@@ -84,6 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             code = run_script(target, rest, module=args.module is not None, profile=profile)
         except ScriptNotFound as exc:
+            raise CliError(str(exc), 2) from None
+        except BackendUnavailable as exc:  # PYNQ_CV_BACKEND names no backend
             raise CliError(str(exc), 2) from None
     if profile is not None:
         rows = profile.rows()
