@@ -24,11 +24,24 @@ FALLBACK_REASONS: dict[str, str] = {
     "byte_count_not_multiple": "the input or output byte count is not a multiple of the "
                                "DMA's 4-byte beat",
     "dma_length": "the input or output is larger than one DMA transfer can carry",
+    "cpu_faster": "the routing plan (policy latency, or auto for a single call) expects "
+                  "cv2 to finish this frame sooner than the PL",
+    "cpu_cheaper": "the routing plan (policy offload, or auto for a stream) expects cv2 to "
+                   "cost the CPU less than driving the PL",
+    "policy_cpu": "the routing policy is cpu (PYNQ_CV_POLICY=cpu or Resizer(policy='cpu'))",
     "breaker_open": "the PL failed several frames in a row; the circuit breaker rests it",
     "backend_cpu": "the CPU backend is in use (PYNQ_CV_BACKEND=cpu or use_backend('cpu'))",
     "no_backend": "no PL could be opened (no board and no emulator, or the overlay failed)",
+    "pl_in_use": "another process holds the PL (or this is a fork of the process that does)",
+    "pl_state_unknown": "pynq cannot say what the PL holds, and pynq_cv will not program it "
+                        "blind (PYNQ_CV_REPROGRAM=1 allows it)",
+    "pl_holds_other_overlay": "the PL holds another design; pynq_cv will not replace it "
+                              "(PYNQ_CV_REPROGRAM=1 allows it)",
     "closed": "the engine was closed",
 }
+
+POLICY_REASONS = frozenset({"cpu_faster", "cpu_cheaper", "policy_cpu"})
+"""The routing plan's own choices: the frame could run on the PL, the policy preferred cv2."""
 
 FAULTS: dict[str, str] = {
     "dma_error": "the DMA reported an error",

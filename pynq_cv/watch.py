@@ -4,7 +4,8 @@ An engine with none of these on never enters this module: its whole cost is one 
 call (``Resizer._watch is None`` and ``logger.isEnabledFor(DEBUG)``).
 
 - strict (``PYNQ_CV_STRICT=1`` or ``Resizer(strict=True)``): a uint8 H x W x 3 frame that
-  would fall back raises ``FallbackError`` with the reason instead of running on the CPU;
+  would fall back raises ``FallbackError`` with the reason instead of running on the CPU
+  (not when the routing policy chose cv2 for a frame the PL could take: that is a plan);
 - compare (``PYNQ_CV_COMPARE=1`` or ``Resizer(compare=True)``): every PL frame is also
   computed by cv2, and the difference is counted in ``stats()["compare"]`` and logged;
 - the frame observer (``telemetry.observe``): the per-call-site profile's feed.
@@ -22,7 +23,7 @@ import numpy as np
 from . import cv2compat, telemetry
 from .errors import FallbackError
 from .log import logger
-from .reasons import explain
+from .reasons import POLICY_REASONS, explain
 
 STRICT_ENV = "PYNQ_CV_STRICT"
 COMPARE_ENV = "PYNQ_CV_COMPARE"
@@ -84,7 +85,7 @@ class Watch:
         if observer is not None:
             observer(reason, 0.0, 0)
         debug = logger.isEnabledFor(_DEBUG)
-        strict = self.strict and expected_on_pl(src)
+        strict = self.strict and reason not in POLICY_REASONS and expected_on_pl(src)
         if not (debug or strict):
             return
         out = _out_size(src, dsize, fx, fy)

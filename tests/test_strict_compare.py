@@ -47,6 +47,13 @@ def test_strict_lets_frames_of_other_types_run_on_the_cpu():
         assert rz.stats.snapshot()["fallback"] == {"channels": 1, "dtype": 1}
 
 
+def test_strict_accepts_the_routing_policys_choice_of_cv2():
+    src = frame(48, 64)
+    with Resizer("emulator", strict=True, policy="cpu") as rz:
+        assert np.array_equal(rz.resize(src, (32, 24)), cv2.resize(src, (32, 24)))
+        assert rz.stats.snapshot()["fallback"] == {"policy_cpu": 1}
+
+
 def test_strict_names_the_dma_limit_in_figures():
     desc = descriptor_for("Pynq-Z2")  # as its 2019.1 .hwh has it: a 23-bit LENGTH register
     params = {**desc.dma.parameters, "c_sg_length_width": 23}
