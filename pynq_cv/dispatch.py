@@ -31,7 +31,7 @@ from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault
-from .log import logger
+from .log import debug_on, logger, on_level_change
 from .planner import Planner, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
@@ -207,9 +207,13 @@ class Resizer:
         self.rewatch()
 
     def rewatch(self) -> None:
-        """Decide again whether frames take the watched path (strict, compare, observer)."""
-        watched = self.strict or self.compare or telemetry.frame_observer is not None
+        """Decide again whether frames take the watched path (strict, compare, the frame
+        observer, DEBUG logging); ``None`` keeps the plain path, which pays nothing."""
+        watched = (
+            self.strict or self.compare or telemetry.frame_observer is not None or debug_on()
+        )
         self._watch: Watch | None = Watch(self.strict, self.compare) if watched else None
+        _all_resizers.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -299,7 +303,7 @@ class Resizer:
         interpolation: Any = cv2.INTER_LINEAR,
     ) -> Any:
         """``cv2.resize``, with eligible frames computed by the PL resizer."""
-        if self._watch is not None or logger.isEnabledFor(_DEBUG):
+        if self._watch is not None:
             return self._resize_watched(src, dsize, dst, fx, fy, interpolation)
         # The cheapest rejections first, inline: a frame the PL never takes pays ~nothing.
         if self._off is None and isinstance(src, np.ndarray) and src.ndim == 3:
@@ -324,7 +328,7 @@ class Resizer:
 
     def _resize_watched(self, *args: Any) -> Any:
         """``resize`` with the watch told of each decision: logs, strict, compare, observer."""
-        watch = self._watch or LOG_ONLY
+        watch = self._watch or LOG_ONLY  # (None if un-watched meanwhile by another thread)
         job = self._plan(*args)
         if job.__class__ is str:
             watch.fallback(self, args[0], args[1], args[3], args[4], job)  # strict: raises
@@ -633,6 +637,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_the_parents_pl)
 
 
+# -- which engines watch their frames ------------------------------------------------------
+
+_all_resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
+
+
+def rewatch_all() -> None:
+    """Every engine decides again whether to watch its frames (see ``Resizer.rewatch``)."""
+    for resizer in list(_all_resizers):
+        resizer.rewatch()
+
+
+on_level_change(rewatch_all)  # DEBUG switched on or off: engines start or stop logging
+
+
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
 
 _default: Resizer | None = None
@@ -680,7 +698,7 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
         src = args[0]
         if (
             (resizer._off is not None or not (isinstance(src, np.ndarray) and src.ndim == 3))
-            and resizer._watch is None and not logger.isEnabledFor(_DEBUG)
+            and resizer._watch is None
         ):
             # Resizer.resize's first rejection, inlined on the hottest path (the patched
             # cv2.resize): one call layer less, and cv2 gets the caller's own arguments

@@ -3,6 +3,11 @@
 ``logging.getLogger("pynq_cv")`` logs one DEBUG line per routing decision (shape, path,
 reason) and INFO lines for the backend chosen, faults and recoveries. ``PYNQ_CV_LOG=debug``
 or ``=info`` attaches a stderr handler at that level (for a script you do not edit).
+
+Per-frame lines must cost nothing while DEBUG is off, so the engines do not ask logging on
+every frame: they cache the answer (``Resizer._watch``) and are told when it may change.
+logging clears each logger's level cache whenever any level changes (``setLevel``,
+``logging.disable``, ``dictConfig``); our logger's cache is a dict that reports its clearing.
 """
 
 from __future__ import annotations
@@ -10,11 +15,38 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 
 LOG_ENV = "PYNQ_CV_LOG"
 
 logger = logging.getLogger("pynq_cv")
 logger.addHandler(logging.NullHandler())  # a library stays quiet unless configured
+
+_listeners: list[Callable[[], None]] = []
+
+
+def debug_on() -> bool:
+    return logger.isEnabledFor(logging.DEBUG)
+
+
+class _LevelCache(dict):  # type: ignore[type-arg]
+    """logging's level cache of our logger, which logging clears on every level change."""
+
+    def clear(self) -> None:
+        super().clear()
+        for callback in tuple(_listeners):
+            callback()
+
+
+def on_level_change(callback: Callable[[], None]) -> bool:
+    """Call ``callback`` after every change of logging levels. False if this Python's
+    logging offers no way to notice: then levels are read when an engine is made."""
+    _listeners.append(callback)
+    return isinstance(getattr(logger, "_cache", None), _LevelCache)
+
+
+if isinstance(getattr(logger, "_cache", None), dict):
+    logger._cache = _LevelCache(logger._cache)
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 

@@ -8,15 +8,12 @@ buffers. A ``dst`` given to ``submit`` is written when its frame runs: do not ha
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .dispatch import CV2_RESIZE, Job, Resizer
 from .errors import PLFault
-from .log import logger
 from .pool import PoolExhausted
-from .watch import LOG_ONLY
 
 
 def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
@@ -95,7 +92,7 @@ class PendingFrame:
             return
         self._wait()
         owner, job, args = self._owner, self.job, self._args
-        watch = owner._watch or (LOG_ONLY if logger.isEnabledFor(logging.DEBUG) else None)
+        watch = owner._watch
         try:
             if isinstance(job, Job):
                 self._value = owner._deliver(job)

@@ -121,7 +121,7 @@ def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
     try:
         if profile is not None:  # a bad PYNQ_CV_BACKEND raises here, before the script
             telemetry.observe(profile.observe)
-            dispatch.default_resizer().rewatch()
+            dispatch.rewatch_all()
             patching.patch_with(profile.wrap(dispatch.resize))
         else:
             patching.patch()
@@ -149,7 +149,7 @@ def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
         patching.unpatch()
         if profile is not None:
             telemetry.observe(None)
-            dispatch.default_resizer().rewatch()
+            dispatch.rewatch_all()
         sys.argv = saved_argv
         sys.path[:] = saved_path
         sys.stdout.flush()

@@ -16,10 +16,8 @@ frame_observer: FrameObserver | None = None
 
 
 def observe(observer: FrameObserver | None) -> None:
-    """Report every frame of engines made from now on to ``observer`` (None: stop).
-
-    Engines watch only while something asks (see ``Resizer``): an engine made before this
-    call starts reporting after ``Resizer.rewatch()``."""
+    """Report every frame to ``observer`` (None: stop), from engines made from now on and
+    from those told by ``dispatch.rewatch_all()`` (engines watch only while asked)."""
     global frame_observer
     frame_observer = observer
 

@@ -106,3 +106,31 @@ def test_nothing_is_printed_unless_pynq_cv_log_asks(level, lines):
         assert err[0].startswith("pynq_cv DEBUG: backend emulator: ")
         assert err[1].startswith("pynq_cv DEBUG: resize 48x64x3 uint8 -> 24x32: PL")
         assert err[2].startswith("pynq_cv DEBUG: resize 48x64 uint8 -> 24x32: CPU, channels")
+
+
+def test_an_engine_notices_debug_switched_on_and_off_after_it_was_made(caplog, monkeypatch):
+    for name in ("PYNQ_CV_STRICT", "PYNQ_CV_COMPARE"):
+        monkeypatch.delenv(name, raising=False)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    caplog.handler.setLevel(logging.DEBUG)  # the logger's level decides, not the handler's
+    root, root_level = logging.getLogger(), logging.getLogger().level
+    frame = np.zeros((48, 64), np.uint8)
+    try:
+        with Resizer("emulator") as rz:
+            assert rz._watch is None  # the plain path: no logging call per frame
+            rz.resize(frame, (32, 24))
+            root.setLevel(logging.DEBUG)
+            logging.getLogger(LOGGER).setLevel(logging.NOTSET)  # ours follows the root's
+            assert rz._watch is not None
+            rz.resize(frame, (32, 24))
+            logging.disable(logging.DEBUG)
+            assert rz._watch is None
+            rz.resize(frame, (32, 24))
+            logging.disable(logging.NOTSET)
+            assert rz._watch is not None
+    finally:
+        logging.disable(logging.NOTSET)
+        root.setLevel(root_level)
+    resized = [m for m in messages(caplog, logging.DEBUG) if m.startswith("resize ")]
+    assert resized == ["resize 48x64 uint8 -> 24x32: CPU, channels (the source is not a "
+                       "3-channel (BGR) image)"]
