@@ -110,13 +110,17 @@ def test_profile_of_a_script_that_never_imports_pynq_cv(tmp_path, clip):
     assert sites[area]["bytes_moved"] == 0
 
 
-def test_the_console_script_runs_the_example_with_a_profile(tmp_path):
+def test_the_video_loop_example_profiled_counts_what_it_reports(tmp_path):
     example = Path(__file__).resolve().parents[1] / "examples" / "video_loop.py"
-    done = python("-m", "pynq_cv", "run", "--profile", str(example), "--help", cwd=tmp_path)
-    alone = python(str(example), "--help", cwd=tmp_path)
-    assert done.returncode == alone.returncode == 0
-    assert done.stdout == alone.stdout
-    assert "cv2.resize was never called" in done.stderr
+    env = dict(ENV, PYNQ_CV_POLICY="pl")  # every eligible frame to the PL
+    run = subprocess.run([sys.executable, "-m", "pynq_cv", "run", "--profile", str(example),
+                          "--short"], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    own = re.search(r"(\d+) frames on the PL, (\d+) on the CPU", run.stdout)
+    assert own and own.groups() == ("12", "0"), run.stdout  # the script's own account
+    site = f"{example}:{line_of(example, 'small = cv2.resize(')}"
+    assert table_rows(run.stderr)[site][1:5] == ["12", "12", "0", "-"]
 
 
 # -- behaving as the script alone -----------------------------------------------------------
