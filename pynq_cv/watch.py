@@ -65,7 +65,8 @@ def _arrow(out: tuple[int, int] | None) -> str:
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
-    """(largest absolute difference, pixels with any channel differing, pixels)."""
+    """(largest absolute difference, pixels with any channel differing, pixels): compare
+    mode's figures, and ``pynq-cv verify``'s and the pictures'."""
     diff = cv2.absdiff(a, b)
     per_pixel = diff.max(axis=2) if diff.ndim == 3 else diff
     return int(per_pixel.max(initial=0)), int(np.count_nonzero(per_pixel)), per_pixel.size

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pynq_cv.watch import difference
+
 LEGEND_ROWS = 44  # two lines of text above the panels
 GAP = 8  # columns between panels
 MIN_PANEL_WIDTH = 240  # narrower outputs are zoomed to at least this
@@ -48,9 +50,8 @@ def difference_picture(pl: np.ndarray, ref: np.ndarray, pl_title: str = "PL (pyn
     if pl.shape != ref.shape or pl.dtype != ref.dtype:
         raise ValueError(f"cannot compare {pl.shape} {pl.dtype} with {ref.shape} {ref.dtype}")
     diff = cv2.absdiff(pl, ref)
-    per_pixel = diff.max(axis=2) if diff.ndim == 3 else diff
-    max_diff = int(per_pixel.max(initial=0))
-    share = float(np.count_nonzero(per_pixel)) / max(per_pixel.size, 1)
+    max_diff, differing, pixels = difference(pl, ref)
+    share = differing / max(pixels, 1)
     amp = amplification(max_diff)
     amplified = np.clip(diff.astype(np.int64) * amp, 0, 255).astype(np.uint8)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from pynq_cv.cli.common import PROG, CliError, describe_engine, own_engine, path_taken
 from pynq_cv.cli.picture import difference_picture, write_picture
+from pynq_cv.watch import difference
 
 DEFAULT_PAIRS = [
     ((1920, 1080), (960, 540)),
@@ -46,9 +47,8 @@ PATTERNS = ("noise", "gradient", "checkerboard")
 
 def _difference(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
     """Largest absolute difference, and the share of pixels with any channel differing."""
-    diff = cv2.absdiff(a, b)
-    pixels = diff.max(axis=2) if diff.ndim == 3 else diff
-    return int(pixels.max()), float(np.count_nonzero(pixels)) / pixels.size
+    largest, differing, pixels = difference(a, b)
+    return largest, differing / pixels
 
 
 def exact_model() -> Any:
