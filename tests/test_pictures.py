@@ -93,6 +93,13 @@ def test_resize_compare_writes_the_picture(tmp_path, capsys):
 def test_resize_compare_into_a_missing_directory_is_one_line(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), np.zeros((8, 8, 3), np.uint8))
     assert main(["resize", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--size", "4x4",
-                 "--compare", str(tmp_path / "no" / "diff.png")]) == 2
+                 "--compare", str(tmp_path / "no" / "diff.png")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("pynq-cv: error: no such directory") and "\n" not in err
+
+
+def test_verify_save_onto_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    assert main(["verify", "--sizes", "64x48:32x24", "--save", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pynq-cv: error: cannot save pictures in") and "\n" not in err

@@ -219,6 +219,13 @@ def test_run_in_process_restores_argv_path_and_cv2(tmp_path, capsys):
     assert telemetry.frame_observer is None
 
 
+def test_the_scripts_arguments_reach_it_untouched(tmp_path, capsys):
+    script = write(tmp_path, "a.py", "import sys\nprint(sys.argv[1:])\n")
+    args = ["--size", "-5x10", "--profile", "--", "-m", "x"]
+    assert main(["run", str(script), *args]) == 0
+    assert capsys.readouterr().out == f"{args}\n"
+
+
 def test_missing_script_or_module_is_one_line(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.py")]) == 2
     assert main(["run", "-m", "no_such_module_here"]) == 2
