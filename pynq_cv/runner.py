@@ -53,7 +53,10 @@ def _report_uncaught(exc: BaseException) -> None:
         or os.path.abspath(tb.tb_frame.f_code.co_filename) in _OUR_FILES
     ):
         tb = tb.tb_next
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
     sys.excepthook(type(exc), exc.with_traceback(tb), tb)
 
 
@@ -152,4 +155,7 @@ def run_script(target: str, args: Sequence[str] = (), *, module: bool = False,
             dispatch.rewatch_all()
         sys.argv = saved_argv
         sys.path[:] = saved_path
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()  # the script's output before our report on stderr
+        except (OSError, ValueError):  # closed or broken by the script: nothing to keep
+            pass
