@@ -669,6 +669,7 @@ class Resizer:
                 envelope=engine.envelope.describe(),
                 pool=engine.pool.stats(),
                 breaker=self.breaker.state(),
+                turn_waits=self._turn.waits,  # frames that queued for the IP (not faults)
                 policy=engine.planner.policy,
                 costs_from=engine.costs_origin,
                 costs=engine.planner.costs.describe(),
