@@ -3,9 +3,10 @@
 A frame takes its pool buffers only when its turn comes, so frames queueing behind the IP
 hold no memory: which frames reach the PL never depends on how many threads are waiting.
 The queue is first-come first-served, so a frame's wait is bounded by the frames ahead of
-it: each ticket carries its own bound (``bound`` seconds), and a frame waits at most the
-bounds of the tickets ahead of it plus ``slack``; past that the engine is broken (a frame
-that never let go) and ``PLFault("busy")`` says so.
+it: each ticket carries its own bound (``bound`` seconds), and a frame waits at most twice
+the bounds of the tickets ahead of it (each may first wait for a submitted frame) plus
+``slack``; past that the engine is broken (a frame that never let go) and
+``PLFault("busy")`` says so.
 
 Interrupts: ``enter`` puts the ticket in the queue inside its own ``try``, and ``leave``
 is idempotent, so ``leave(ticket)`` in an exception handler always undoes an ``enter``,
@@ -56,7 +57,8 @@ class Turn:
     def _enter(self, ticket: Any) -> bool:
         queue = self._queue
         try:
-            ahead = sum(getattr(t, "bound", 0.0) for t in queue)
+            # each frame ahead may first wait for a submitted frame still in the IP: 2 bounds
+            ahead = 2 * sum(getattr(t, "bound", 0.0) for t in queue)
             queue.append(ticket)
             if queue[0] is ticket:
                 return True
