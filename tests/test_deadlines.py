@@ -56,3 +56,39 @@ def test_a_hung_ip_costs_at_most_the_documented_deadline(board, in_hw, out_hw):
     # 20 ms for the scheduling of a loaded CI machine (2 cores, shared); the overrun this
     # pins was 20-40% (4K: 275-304 ms against 217 ms)
     assert pl_part <= bound + 0.020, f"{pl_part * 1e3:.1f} ms against {bound * 1e3:.1f} ms"
+
+
+def test_frames_queued_behind_a_hung_ip_wait_no_more_than_the_frames_ahead():
+    """Three threads, one hung frame among them: a call takes at most the PL parts of the
+    frames ahead of it and its own (each within its bound), plus host copies."""
+    import threading
+
+    in_hw, out_hw = (1080, 1920), (540, 960)
+    dsize = (out_hw[1], out_hw[0])
+    src = frame(*in_hw)
+    took: list[float] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pynq_cv.Resizer("emulator", pace=True) as rz:
+            rz.resize(src, dsize)  # warm
+            clock = rz.engine.descriptor.clock_hz
+            rz.engine.board.faults.ip_hang()
+            start = threading.Barrier(3)
+
+            def call() -> None:
+                start.wait()
+                t0 = time.perf_counter()
+                rz.resize(src, dsize)
+                took.append(time.perf_counter() - t0)
+
+            threads = [threading.Thread(target=call) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10)
+            s = rz.stats.snapshot()
+    bound = pynq_cv.Deadlines().for_frame(frame_seconds(*in_hw, *out_hw, clock))
+    assert s["faults"] == {"timeout": 1} and s["pl"] == 1 + 2
+    # the last of three waited for two frames (one of them hung), then ran its own; 10 ms of
+    # host copies per frame, 20 ms for a loaded machine's scheduling
+    assert max(took) <= 3 * (bound + 0.010) + 0.020, [round(t * 1e3) for t in took]
