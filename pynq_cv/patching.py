@@ -7,6 +7,7 @@ and thread-safe; ``patched()`` is the scoped form and restores only what it chan
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,16 @@ from .dispatch import resize as _dispatching_resize
 
 _lock = threading.Lock()
 _original: Any = None
+
+
+def _fresh_lock_after_fork() -> None:
+    """A forked child gets a fresh lock: a parent's thread may have held it at the fork."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 
 def is_patched() -> bool:
