@@ -42,22 +42,24 @@ def run_threads(resizer, threads, per_thread, in_hw, out_hw):
 
 
 @pytest.mark.parametrize(
-    "board, threads, per_thread, in_hw, out_hw",
+    "board, pace, threads, per_thread, in_hw, out_hw",
     [
-        ("Pynq-Z2", 8, 6, (1080, 1920), (540, 960)),
-        ("KV260", 4, 3, (2160, 3840), (1080, 1920)),
+        ("Pynq-Z2", True, 8, 6, (1080, 1920), (540, 960)),  # paced: all 8 queue at the IP
+        ("KV260", False, 4, 3, (2160, 3840), (1080, 1920)),
     ],
 )
 def test_every_concurrent_frame_runs_on_the_pl_under_the_default_budget(
-    board, threads, per_thread, in_hw, out_hw
+    board, pace, threads, per_thread, in_hw, out_hw
 ):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fallback would warn
-        with pynq_cv.Resizer("emulator", board=board) as rz:
+        with pynq_cv.Resizer("emulator", board=board, pace=pace) as rz:
             wrong = run_threads(rz, threads, per_thread, in_hw, out_hw)
             s = rz.stats.snapshot()
             pool = rz.engine.pool.stats()
+            waits = rz.info()["turn_waits"]
     assert wrong == []
+    assert waits > 0  # frames did queue for the IP (counted as waits, not faults)
     assert s["pl"] == threads * per_thread and s["cpu"] == 0
     assert s["faults"] == {} and s["fallback"] == {}
     assert pool["in_use"] == 0 and pool["peak_bytes"] <= pool["budget_bytes"]
