@@ -42,20 +42,29 @@ def test_a_hung_ip_costs_at_most_the_documented_deadline(board, in_hw, out_hw):
             rz.resize(src, dsize)  # warm: the plan and the buffers exist
             rz._prepare = timed(rz._prepare)
             rz._cpu_frame = timed(rz._cpu_frame)
-            rz.engine.board.faults.ip_hang()
-            t0 = time.perf_counter()
-            out = rz.resize(src, dsize)
-            took = time.perf_counter() - t0
             clock = rz.engine.descriptor.clock_hz
+            bound = deadlines.for_frame(frame_seconds(*in_hw, *out_hw, clock))
+            pl_parts = []
+            # A shared 2-core CI machine can oversleep by tens of ms now and then: a few
+            # tries, and the best must hold (an overrun built into the code -- 20-40% before,
+            # 4K: 275-304 ms against 217 ms -- fails every one).
+            for _ in range(3):
+                host.clear()
+                rz.breaker.reset()
+                rz.engine.board.faults.ip_hang()
+                t0 = time.perf_counter()
+                out = rz.resize(src, dsize)
+                took = time.perf_counter() - t0
+                np.testing.assert_array_equal(out, CV2_RESIZE(src, dsize))
+                assert len(host) == 2  # the copy in, the fallback
+                pl_parts.append(took - sum(host))
+                if pl_parts[-1] <= bound + 0.010:
+                    break
             s = rz.stats.snapshot()
-    np.testing.assert_array_equal(out, CV2_RESIZE(src, dsize))
-    bound = deadlines.for_frame(frame_seconds(*in_hw, *out_hw, clock))
-    assert s["faults"] == {"timeout": 1} and s["recoveries"], s
-    assert len(host) == 2
-    pl_part = took - sum(host)
-    # 20 ms for the scheduling of a loaded CI machine (2 cores, shared); the overrun this
-    # pins was 20-40% (4K: 275-304 ms against 217 ms)
-    assert pl_part <= bound + 0.020, f"{pl_part * 1e3:.1f} ms against {bound * 1e3:.1f} ms"
+    assert s["faults"]["timeout"] == len(pl_parts) and s["recoveries"], s
+    best = min(pl_parts)
+    assert best <= bound + 0.010, f"{[round(p * 1e3, 1) for p in pl_parts]} ms against " \
+        f"{bound * 1e3:.1f} ms"
 
 
 def test_frames_queued_behind_a_hung_ip_wait_no_more_than_the_frames_ahead():
