@@ -550,9 +550,6 @@ class Resizer:
         engine.pool.release_held(job)
         self._turn.leave(job if ticket is None else ticket)
 
-    def _release(self, job: Job) -> None:
-        job.engine.pool.release_held(job)
-
     def _fault(self, fault: Exception) -> tuple[str, tuple[str, str]]:
         """Count a fault and feed the breaker; returns the fallback reason and the warning
         to give (once per kind) after the frame is computed."""
