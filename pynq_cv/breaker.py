@@ -8,12 +8,22 @@ A permanent condition (no overlay, recovery impossible) keeps it off until ``res
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 
 class CircuitBreaker:
     def __init__(self, threshold: int = 3, cooldown: float = 5.0) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+            raise ValueError(f"CircuitBreaker threshold must be an int >= 1, got {threshold!r}")
+        if (
+            isinstance(cooldown, bool) or not isinstance(cooldown, (int, float))
+            or not math.isfinite(cooldown) or cooldown < 0
+        ):
+            raise ValueError(
+                f"CircuitBreaker cooldown must be a finite number of seconds >= 0, got {cooldown!r}"
+            )
         self.threshold = threshold
         self.cooldown = cooldown
         self._lock = threading.Lock()

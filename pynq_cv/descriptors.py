@@ -9,11 +9,16 @@ loaded overlay is checked against, and completed from, its ``ip_dict``.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
+
+import cv2
 
 ENTRY_POINT_GROUP = "pynq_cv.overlays"
 DEFAULT_BOARD = "Pynq-Z2"
@@ -70,45 +75,119 @@ class OverlayDescriptor:
         return out
 
 
-def _parse(data: dict[str, Any], source: str) -> OverlayDescriptor:
-    try:
-        ips = data["ips"]
+def _field(source: str, name: str, problem: str) -> DescriptorError:
+    return DescriptorError(f"overlay descriptor {source}: missing or bad field {name!r}: {problem}")
 
-        def ip(key: str) -> IPDescriptor:
-            d = ips[key]
-            return IPDescriptor(
-                name=d["name"],
-                type=d.get("type", ""),
-                base=int(str(d["base"]), 0),
-                range=int(d.get("range", 65536)),
-                parameters=dict(d.get("parameters", {})),
-            )
 
-        desc = OverlayDescriptor(
-            name=data["name"],
-            board=data["board"],
-            build=str(data["build"]),
-            bitstream=data.get("bitstream", "resizer.bit"),
-            clock_hz=int(data.get("clock_hz", 100_000_000)),
-            dma=ip("dma"),
-            resizer=ip("resizer"),
-            envelope=dict(data["envelope"]),
-            source=source,
+def _text(data: dict[str, Any], key: str, source: str, where: str = "", default: Any = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise _field(source, where + key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _integer(value: Any, name: str, source: str, low: int, high: int | None = None) -> int:
+    """An int (or a string of one, e.g. "0xA0000000") within [low, high]."""
+    if isinstance(value, str):
+        try:
+            value = int(value, 0)
+        except ValueError:
+            raise _field(source, name, f"must be an integer, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _field(source, name, f"must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise _field(source, name, f"must be {span}, got {value}")
+    return value
+
+
+def _check_envelope(env: Any, source: str) -> dict[str, Any]:
+    """Types and ranges of the envelope fields ``envelope.Envelope`` reads."""
+    if not isinstance(env, dict):
+        raise _field(source, "envelope", f"must be an object, got {env!r}")
+    for key in ("max_in", "max_out"):
+        pair = env.get(key)
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise _field(source, f"envelope.{key}", f"must be [rows, cols], got {pair!r}")
+        for n in pair:
+            _integer(n, f"envelope.{key}", source, 1)
+    names = env.get("interpolations")
+    if not isinstance(names, (list, tuple)) or not names or not all(
+        isinstance(n, str) and n.startswith("INTER_") and hasattr(cv2, n) for n in names
+    ):
+        raise _field(source, "envelope.interpolations",
+                     f"must list cv2 INTER_* names, got {names!r}")
+    _integer(env.get("channels", 3), "envelope.channels", source, 1, 4)
+    _integer(env.get("min_in_rows", 2), "envelope.min_in_rows", source, 1)
+    _integer(env.get("byte_multiple", 4), "envelope.byte_multiple", source, 1)
+    if env.get("dtype", "uint8") != "uint8":
+        raise _field(source, "envelope.dtype", f"must be 'uint8', got {env.get('dtype')!r}")
+    down = env.get("max_downscale")
+    if down is not None and (
+        isinstance(down, bool) or not isinstance(down, (int, float)) or not down > 0
+        or down == float("inf")
+    ):
+        raise _field(source, "envelope.max_downscale",
+                     f"must be null or a finite number > 0, got {down!r}")
+    return dict(env)
+
+
+def _parse(data: Any, source: str) -> OverlayDescriptor:
+    """A descriptor from its JSON form, every field checked (type, range): a bad one raises
+    ``DescriptorError`` naming the field, here at load, never later inside a frame."""
+    if not isinstance(data, dict):
+        raise DescriptorError(f"overlay descriptor {source}: must be a JSON object")
+    ips = data.get("ips")
+    if not isinstance(ips, dict):
+        raise _field(source, "ips", f"must be an object with 'dma' and 'resizer', got {ips!r}")
+
+    def ip(key: str) -> IPDescriptor:
+        d = ips.get(key)
+        where = f"ips.{key}."
+        if not isinstance(d, dict):
+            raise _field(source, f"ips.{key}", f"must be an object, got {d!r}")
+        params = d.get("parameters", {})
+        if not isinstance(params, dict):
+            raise _field(source, where + "parameters", f"must be an object, got {params!r}")
+        return IPDescriptor(
+            name=_text(d, "name", source, where),
+            type=str(d.get("type", "")),
+            base=_integer(d.get("base"), where + "base", source, 0),
+            range=_integer(d.get("range", 65536), where + "range", source, 1),
+            parameters=dict(params),
         )
-        desc.dma_length_width  # noqa: B018 -- required key
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DescriptorError(f"overlay descriptor {source}: missing or bad field {exc}") from exc
+
+    desc = OverlayDescriptor(
+        name=_text(data, "name", source),
+        board=_text(data, "board", source),
+        build=_text({"build": str(data["build"])} if "build" in data else {}, "build", source),
+        bitstream=_text(data, "bitstream", source, default="resizer.bit"),
+        clock_hz=_integer(data.get("clock_hz", 100_000_000), "clock_hz", source, 1),
+        dma=ip("dma"),
+        resizer=ip("resizer"),
+        envelope=_check_envelope(data.get("envelope"), source),
+        source=source,
+    )
+    _integer(desc.dma.parameters.get("c_sg_length_width"),
+             "ips.dma.parameters.c_sg_length_width", source, 8, 26)
     return desc
 
 
 def load_descriptor(path: str | Path) -> OverlayDescriptor:
-    """Read one descriptor from a JSON file."""
+    """Read one descriptor from a JSON file (a regular file: a FIFO or a device is refused
+    without being opened, so a bad path never hangs)."""
     path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise DescriptorError(f"cannot read overlay descriptor {path}: {exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise DescriptorError(f"overlay descriptor {path} is not a regular file")
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
         raise DescriptorError(f"cannot read overlay descriptor {path}: {exc}") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DescriptorError(f"overlay descriptor {path} is not JSON: {exc}") from exc
     return _parse(data, str(path))
 
@@ -129,10 +208,28 @@ def available_descriptors() -> dict[str, OverlayDescriptor]:
             desc = _parse(json.loads(item.read_text()), f"pynq_cv.overlays/{item.name}")
             found[desc.board] = desc
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        target = ep.load()
-        desc = _parse(target, ep.name) if isinstance(target, dict) else load_descriptor(target)
+        try:  # another package's descriptor: a bad one is skipped, never breaks the others
+            target = ep.load()
+            desc = _parse(target, ep.name) if isinstance(target, dict) else load_descriptor(target)
+        except Exception as exc:  # noqa: BLE001 -- any failure of a third-party entry point
+            _warn_skipped(ep.name, exc)
+            continue
         found[desc.board] = desc
     return found
+
+
+_skipped: set[str] = set()
+
+
+def _warn_skipped(name: str, exc: Exception) -> None:
+    """One warning per bad entry point (and per process), naming it and the problem."""
+    if name not in _skipped:
+        _skipped.add(name)
+        message = f"pynq_cv: overlay descriptor entry point {name!r} skipped: {exc}"
+        try:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        except Warning:  # -W error: never let the news of a skipped board break the others
+            logging.getLogger("pynq_cv").warning(message)
 
 
 def descriptor_for(board: str | None = None) -> OverlayDescriptor:

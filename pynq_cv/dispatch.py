@@ -3,7 +3,35 @@
 Every call takes the same walk: the cheapest type checks first (so a frame the PL will never
 take costs almost nothing over ``cv2.resize``), then cv2's own size rule, the loaded
 overlay's envelope, the circuit breaker, and only then pool buffers and the driver. Any
-doubt, any fault: the original ``cv2.resize`` computes the frame, and the reason is counted.
+doubt: the original ``cv2.resize`` computes the frame, and the reason is counted. A hardware
+fault: the IP's exact arithmetic computes it on the CPU (``fallback="exact"``, the default),
+so an eligible frame's values never depend on faults, or cv2 does (``fallback="cv2"``).
+
+Determinism: an eligible frame takes its pool buffers only when its turn at the IP comes
+(``turn.Turn``, first come first served), so frames queueing behind the IP hold no memory
+and a frame's path depends on the frame, its arguments and the engine's plan -- never on
+timing or on other threads.
+
+Lock order (one, everywhere; a lock is only ever taken while holding those before it):
+
+    Resizer._open_lock   (alone: opening/closing the engine; never held while waiting)
+    Resizer._turn        (the engine's FIFO turn at the IP; buffers are taken under it)
+    SharedIP.lock        (driver: one frame in the physical IP, begin..finish)
+    BufferPool._lock, Stats._lock, CircuitBreaker._lock   (leaves: held for a few statements)
+
+``close()`` takes ``_open_lock``, lets it go, then waits for its turn; a frame opens the
+engine (``_open_lock``) before it queues for its turn, so the two never nest.
+
+Interrupts (Ctrl-C lands anywhere): every resource a frame takes -- its place in the turn,
+the IP (``InFlight.claims_ip``), its pool buffers (``holder=job``) -- is recorded on the
+``Job`` in the statement that takes it and released by idempotent steps, which every
+exception handler repeats (``_abort``); a lock is never held across a line boundary except
+by ``with`` statements written on one line. Another caller's frame is never given up: an
+interrupted wait for a submitted frame turns that frame into a CPU frame for its owner.
+
+Fork: ``os.register_at_fork`` gives every ``Resizer`` in a child fresh locks and no engine
+(it reopens lazily); the parent's board is not touched. On a real board two processes must
+not drive the PL at once.
 """
 
 from __future__ import annotations
@@ -25,7 +53,7 @@ import numpy as np
 
 from . import calibration as calibration_mod
 from . import cv2compat, telemetry
-from .backends.select import open_board, requested_backend
+from .backends.select import BOARD_ONLY, open_board, requested_backend
 from .breaker import CircuitBreaker
 from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
@@ -35,33 +63,70 @@ from .log import debug_on, logger, on_level_change
 from .planner import Planner, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
+from .timing import frame_seconds
+from .turn import Turn
 from .watch import COMPARE_ENV, LOG_ONLY, STRICT_ENV, Watch, env_flag
 
 if TYPE_CHECKING:
     from . import pipeline
 
-CV2_RESIZE = cv2.resize  # the original: patch() replaces cv2.resize, the fallback never does
+def _original_resize() -> Any:
+    """cv2's own resize, even when this module is reloaded while cv2.resize is patched."""
+    patching = sys.modules.get(__package__ + ".patching")
+    original = getattr(patching, "_original", None)
+    if original is not None:
+        return original
+    current = cv2.resize
+    if getattr(current, "__module__", None) == __name__:  # patched, no record: an old copy
+        return getattr(sys.modules.get(__name__), "CV2_RESIZE", current)
+    return current
+
+
+CV2_RESIZE = _original_resize()  # the original: patch() replaces cv2.resize, fallback never does
 _U8 = np.dtype(np.uint8)
-_DEBUG = logging.DEBUG
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_log = logging.getLogger("pynq_cv")
+FALLBACKS = ("exact", "cv2")
+_EXACT_REASONS = ("breaker_open",)  # besides every "fault_*": frames the PL would have taken
+_CV2_MAT: Any = getattr(cv2, "Mat", None)  # an ndarray subclass cv2 reads its own way
 
 
-@dataclass
+def _cv2_reads_as_mat(array: Any) -> bool:
+    """A ``cv2.Mat`` with falsy ``wrap_channels``: cv2 takes an H x W x 3 one as a 3-D
+    array, not a 3-channel image (and raises); only cv2 decides what to do with it."""
+    return (
+        _CV2_MAT is not None and isinstance(array, _CV2_MAT)
+        and not getattr(array, "wrap_channels", False)
+    )
+
+
+def _under(lock: Any, step: Any, *args: Any) -> Any:
+    """``step(*args)`` holding ``lock``; one line, so no interrupt lands between taking the
+    lock and releasing it (a multi-line ``with`` has a line event before its exit)."""
+    with lock: return step(*args)  # noqa: E701
+
+
+@dataclass(eq=False)
 class Job:
-    """One frame on its way through the PL: buffers, the caller's target, what was copied."""
+    """One frame on its way through the PL: what it holds (its turn, the IP through
+    ``inflight``, pool buffers with ``holder=job``), the caller's target, what was copied.
+    ``bound``: the most its PL part may take (``Deadlines.for_frame``), for the turn queue."""
 
     src: np.ndarray
-    in_buf: Any
-    out_buf: Any
     target: np.ndarray | None
     sizes: tuple[int, int, int, int]
-    pooled: tuple[Any, ...]  # buffers to give back to the pool
-    copied_in: bool
-    started: float
     engine: Engine  # kept here: close() from another thread must not pull it away mid-frame
+    bound: float
+    in_buf: Any = None
+    out_buf: Any = None
+    copied_in: bool = False
+    started: float = 0.0
     inflight: InFlight | None = None
     board_seconds: float = 0.0
     waited: bool = False
     ps_seconds: float = 0.0  # the plan's modelled copies and cache maintenance on the board
+    in_cacheable: bool | None = None  # the plan's buffer kinds
+    out_cacheable: bool | None = None
 
 
 class Engine:
@@ -113,11 +178,12 @@ class Engine:
         return self._scratch_buf[:nbytes]
 
     def close(self) -> None:
+        """Idempotent: a second close (after an interrupted one) finishes the job."""
         self.driver.close()  # waits for a frame in the IP; later begin() calls are refused
         self.pool.close()
-        if self._scratch_buf is not None:
-            self._scratch_buf.freebuffer()
-            self._scratch_buf = None
+        scratch, self._scratch_buf = self._scratch_buf, None
+        if scratch is not None:
+            scratch.freebuffer()
         self.board.close()
 
 
@@ -134,11 +200,6 @@ class Resizer:
     ``reprogram=True`` (or ``PYNQ_CV_REPROGRAM=1``) lets the resizer replace another design
     the PL holds; ``wait_for_pl`` seconds to wait for another process's hold on the PL
     (default: do not wait; frames run on the CPU with reason ``pl_in_use``).
-
-    ``strict=True`` (default: ``PYNQ_CV_STRICT``) raises ``FallbackError`` instead of
-    computing a uint8 H x W x 3 frame on the CPU; ``compare=True`` (default:
-    ``PYNQ_CV_COMPARE``) also computes PL frames with cv2 and counts the difference in
-    ``stats()["compare"]`` (see watch.py).
     """
 
     def __init__(
@@ -155,6 +216,7 @@ class Resizer:
         overlay: Any = None,
         reprogram: bool | None = None,
         wait_for_pl: float | None = None,
+        fallback: str = "exact",
         strict: bool | None = None,
         compare: bool | None = None,
         **backend_options: Any,
@@ -164,7 +226,19 @@ class Resizer:
         constants (default: ``PYNQ_CV_CALIBRATION``, else the per-user file). ``planning``:
         ``"estimate"`` (the cost model) or ``"measure"`` (time both paths on scratch buffers
         once per new shape; the default on a real board). ``overlay``, ``reprogram``,
-        ``wait_for_pl``: see the class docstring."""
+        ``wait_for_pl``: see the class docstring.
+
+        ``fallback``: how a frame the PL should have computed but could not (a hardware
+        fault, an open circuit breaker) is computed instead: ``"exact"`` (default) with the
+        IP's own arithmetic on the CPU, so the output never depends on faults; ``"cv2"``
+        with ``cv2.resize`` (faster on the CPU, but rounds where the IP truncates).
+
+        ``strict=True`` (default: ``PYNQ_CV_STRICT``) raises ``FallbackError`` instead of
+        computing a uint8 H x W x 3 frame on the CPU; ``compare=True`` (default:
+        ``PYNQ_CV_COMPARE``) also computes PL frames with cv2 and counts the difference in
+        ``stats()["compare"]`` (see watch.py)."""
+        _check_settings(budget_bytes, deadlines, breaker, stats, fallback)
+        _check_backend_options(backend, backend_options)
         if overlay is not None and backend is None:
             backend = "board"  # the caller's own overlay: a real board, whatever the env says
         chosen = requested_backend(backend)  # raises now, at the caller's line, on a typo
@@ -190,6 +264,7 @@ class Resizer:
         self.deadlines = deadlines or Deadlines()
         self.breaker = breaker or CircuitBreaker()
         self.stats = stats or Stats()
+        self.fallback = fallback
         self._cpu_events = self.stats.cpu_events
         self.backend: str | None = None  # chosen at open
         self.why = "not opened yet"
@@ -197,11 +272,10 @@ class Resizer:
         self._closed_pool: BufferPool | None = None  # where lent buffers go after close
         self._off: str | None = None  # set when the PL can never be used: the reason
         self._off_details: dict[str, Any] = {}  # what info() adds about it (e.g. pl_holder)
-        self._open_lock = threading.Lock()
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
-        self._pipe_lock = threading.RLock()
-        self._pending: pipeline.PendingFrame | None = None  # submitted, PL not yet collected
+        self._fresh_locks()
+        _resizers.add(self)
         self.strict = env_flag(STRICT_ENV) if strict is None else bool(strict)
         self.compare = env_flag(COMPARE_ENV) if compare is None else bool(compare)
         self.rewatch()
@@ -213,7 +287,22 @@ class Resizer:
             self.strict or self.compare or telemetry.frame_observer is not None or debug_on()
         )
         self._watch: Watch | None = Watch(self.strict, self.compare) if watched else None
-        _all_resizers.add(self)
+
+    def _fresh_locks(self) -> None:
+        self._open_lock = threading.Lock()
+        self._turn = Turn()  # the engine's FIFO turn at the IP (see the module docstring)
+        self._pending: pipeline.PendingFrame | None = None  # submitted, PL not yet collected
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: fresh locks, no engine (the parent's board stays the
+        parent's; a thread that held a lock does not exist here). Reopens lazily."""
+        self._fresh_locks()
+        self.stats._lock = threading.Lock()
+        self.breaker._lock = threading.Lock()
+        if self._engine is not None:
+            self._engine = None
+            self._off = None
+        self._closed_pool = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -229,36 +318,45 @@ class Resizer:
     def _ensure_engine(self) -> Engine | None:
         if self._engine is not None or self._off is not None:
             return self._engine
-        with self._open_lock:
-            if self._engine is None and self._off is None:
+        return _under(self._open_lock, self._open_engine)
+
+    def _open_engine(self) -> Engine | None:
+        if self._engine is None and self._off is None:
+            try:
                 try:
                     board, self.backend, self.why = open_board(
                         self.requested, **self.backend_options
                     )
-                    if board is None:
-                        self._off = "backend_cpu"
-                    else:
-                        self._engine = Engine(
-                            board, self.budget_bytes, self.deadlines, self.policy,
-                            self.calibration, self.backend, self.planning,
+                except Warning as warning:  # -W error: the news goes to the log, not a frame
+                    _log.warning("pynq_cv: %s", warning)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        board, self.backend, self.why = open_board(
+                            self.requested, **self.backend_options
                         )
-                        _open_engines.add(self)
-                        self.stats.emulated = bool(
-                            getattr(board, "emulated", False) or board.name.startswith("emul")
-                        )
+                if board is None:
+                    self._off = "backend_cpu"
+                else:
+                    self._engine = Engine(
+                        board, self.budget_bytes, self.deadlines, self.policy,
+                        self.calibration, self.backend, self.planning,
+                    )
+                    self.stats.emulated = bool(
+                        getattr(board, "emulated", False) or board.name.startswith("emul")
+                    )
                     # INFO for a real board; select.py already says when auto chose the emulator
-                    logger.log(logging.INFO if self.backend == "board" else _DEBUG,
+                    logger.log(logging.INFO if self.backend == "board" else logging.DEBUG,
                                "backend %s: %s", self.backend, self.why)
-                except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
-                    # a PL taken by another process or design is not a fault of ours
-                    self._off = getattr(exc, "reason", "no_backend")
-                    self._off_details = dict(getattr(exc, "details", {}))
-                    self.why = f"PL unavailable: {exc}"
-                    logger.info("no PL (%s): %s; frames run cv2.resize", self._off, self.why)
-                    if self._off == "no_backend":
-                        self.stats.count_fault("overlay")
-                    self._warn_once("overlay" if self._off == "no_backend" else self._off, self.why)
-                self.stats.backend = self.backend if self._engine is not None else "cpu"
+            except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
+                # a PL taken by another process or design is not a fault of ours
+                self._off = getattr(exc, "reason", "no_backend")
+                self._off_details = dict(getattr(exc, "details", {}))
+                self.why = f"PL unavailable: {exc}"
+                logger.info("no PL (%s): %s; frames run cv2.resize", self._off, self.why)
+                if self._off == "no_backend":
+                    self.stats.count_fault("overlay")
+                self._warn_once("overlay" if self._off == "no_backend" else self._off, self.why)
+            self.stats.backend = self.backend if self._engine is not None else "cpu"
         return self._engine
 
     def close(self) -> None:
@@ -266,20 +364,31 @@ class Resizer:
 
         Safe while other threads resize: new frames go to the CPU at once, a submitted frame
         is collected, a frame in the IP is waited for (boundedly), and a frame that was being
-        prepared falls back to the CPU instead of reaching a closed board."""
-        with self._open_lock:
-            self._off = "closed"
-            with self._pipe_lock:
-                pending, self._pending = self._pending, None
-                if pending is not None:
-                    try:
-                        pending.result()
-                    except Exception:  # noqa: BLE001 -- closing: the frame's owner sees it
-                        pass
-            if self._engine is not None:
-                self._engine.close()
-                self._closed_pool = self._engine.pool
+        prepared falls back to the CPU instead of reaching a closed board. Interrupted, it
+        can be called again to finish."""
+        ticket = _Ticket(self.deadlines.margin)
+        try:
+            engine = _under(self._open_lock, self._shut)
+            try:
+                self._turn.enter(ticket)  # frames ahead finish first (boundedly)
+            except PLFault:
+                pass  # a frame that never lets go: close anyway (the driver refuses it later)
+            pending = self._pending
+            if pending is not None:
+                pending._settle()
+            self._pending = None
+            self._turn.leave(ticket)
+            if engine is not None:
+                engine.close()
+                self._closed_pool = engine.pool
                 self._engine = None
+        except BaseException:
+            self._turn.leave(ticket)
+            raise
+
+    def _shut(self) -> Engine | None:
+        self._off = "closed"
+        return self._engine
 
     def __enter__(self) -> Resizer:
         return self
@@ -311,19 +420,26 @@ class Resizer:
         else:
             job = self._off or ("channels" if isinstance(src, np.ndarray) else "not_ndarray")
         if job.__class__ is str:
+            if job in _EXACT_REASONS:
+                return self._cpu_frame(job, (src, dsize, dst, fx, fy, interpolation))
             events = self._cpu_events
             events.append(job)  # atomic; Stats folds these into its counters
             if len(events) > FOLD_AT:
                 self.stats.fold()
             return CV2_RESIZE(src, dsize, dst, fx, fy, interpolation)
         try:
-            return self._collect(self._post(job))
+            return self._run(job)
         except (PLFault, PoolExhausted) as fault:
-            self.stats.count_cpu(self._fault(fault))
-            return CV2_RESIZE(src, dsize, dst, fx, fy, interpolation)
-        except BaseException:  # e.g. KeyboardInterrupt between posting and collecting
-            job.engine.driver.abandon()
-            self._release(job)
+            self._abort(job)
+            reason, warning = self._fault(fault)
+            out = self._cpu_frame(reason, (src, dsize, dst, fx, fy, interpolation))
+            self._warn_once(*warning)  # after the frame: a warnings filter cannot lose it
+            return out
+        except PoolClosed:  # closed from another thread while this frame waited its turn
+            self._abort(job)
+            return self._cpu_frame("closed", (src, dsize, dst, fx, fy, interpolation))
+        except BaseException:  # e.g. KeyboardInterrupt anywhere: give back all it holds
+            self._abort(job)
             raise
 
     def _resize_watched(self, *args: Any) -> Any:
@@ -332,33 +448,58 @@ class Resizer:
         job = self._plan(*args)
         if job.__class__ is str:
             watch.fallback(self, args[0], args[1], args[3], args[4], job)  # strict: raises
-            self.stats.count_cpu(job)
-            return CV2_RESIZE(*args)
+            return self._cpu_frame(job, args)
         try:
-            result = self._collect(self._post(job))
+            result = self._run(job)
         except (PLFault, PoolExhausted) as fault:
-            reason = self._fault(fault)
-            watch.fallback(self, args[0], args[1], args[3], args[4], reason)
-            self.stats.count_cpu(reason)
-            return CV2_RESIZE(*args)
+            self._abort(job)
+            reason, warning = self._fault(fault)
+            try:
+                watch.fallback(self, args[0], args[1], args[3], args[4], reason)  # strict: raises
+                out = self._cpu_frame(reason, args)
+            finally:
+                self._warn_once(*warning)  # never raises: a -W error filter goes to the log
+            return out
+        except PoolClosed:
+            self._abort(job)
+            watch.fallback(self, args[0], args[1], args[3], args[4], "closed")
+            return self._cpu_frame("closed", args)
         except BaseException:
-            job.engine.driver.abandon()
-            self._release(job)
+            self._abort(job)
             raise
         watch.on_pl(self, args, result, job.board_seconds, job.in_buf.nbytes + job.out_buf.nbytes)
+        return result
+
+    def _run(self, job: Job) -> np.ndarray:
+        """The frame's turn at the IP: buffers, post, wait, copy out, in that order."""
+        self._turn.enter(job)
+        pending = self._pending
+        if pending is not None:
+            pending._settle()  # a submitted frame still in the IP goes first (kept for its owner)
+        self._prepare(job)
+        self._post(job)
+        self._finish(job)
+        result = self._deliver(job)
+        self._turn.leave(job)
         return result
 
     def _plan(
         self, src: Any, dsize: Any, dst: Any, fx: Any, fy: Any, interp: Any,
         pipelined: bool = False,
     ) -> Any:
-        """A prepared ``Job`` for the PL, or a fallback reason (str)."""
+        """A ``Job`` for the PL (nothing taken yet: buffers come with its turn), or a
+        fallback reason (str)."""
         if self._off is not None:
             return self._off
-        if type(src) is not np.ndarray and not isinstance(src, np.ndarray):
-            return "not_ndarray"
+        if type(src) is not np.ndarray:
+            if not isinstance(src, np.ndarray):
+                return "not_ndarray"
+            if _cv2_reads_as_mat(src):
+                return "cv2_mat"
         if src.ndim != 3:
             return "channels"
+        if dst is not None and type(dst) is not np.ndarray and _cv2_reads_as_mat(dst):
+            return "cv2_mat"
         engine = self._engine or self._ensure_engine()
         if engine is None:
             return self._off or "no_backend"
@@ -396,109 +537,81 @@ class Resizer:
             return plan.reason
         if not self.breaker.allow():
             return "breaker_open"
-        try:
-            job = self._prepare(engine, src, sizes, target, plan.in_cacheable, plan.out_cacheable)
-            job.ps_seconds = plan.pl.ps_seconds
-            return job
-        except PoolExhausted as exc:
-            return self._fault(exc)
-        except PoolClosed:
-            return "closed"
+        bound = self.deadlines.for_frame(frame_seconds(*sizes, engine.descriptor.clock_hz))
+        job = Job(src, target, sizes, engine, bound)
+        job.ps_seconds = plan.pl.ps_seconds
+        job.in_cacheable, job.out_cacheable = plan.in_cacheable, plan.out_cacheable
+        return job
 
-    def _prepare(
-        self, engine: Engine, src: np.ndarray, sizes: tuple[int, int, int, int],
-        target: np.ndarray | None, in_cacheable: bool | None = None,
-        out_cacheable: bool | None = None,
-    ) -> Job:
-        """Pool buffers for one frame, with the input copied in unless it already lives there."""
-        pool = engine.pool
-        started = time.perf_counter()
+    def _prepare(self, job: Job) -> None:
+        """Pool buffers for the frame (``holder=job``), the input copied in unless it
+        already lives there. Runs in the frame's turn."""
+        src, target, sizes = job.src, job.target, job.sizes
+        pool = job.engine.pool
+        job.started = time.perf_counter()
         # zero copy only for the pool's own buffer objects (pynq's DMA needs flush/address)
         addr = pool.address_of(src) if hasattr(src, "physical_address") else None
         zero_in = addr is not None and addr % 4 == 0 and src.flags.c_contiguous
-        in_buf = src if zero_in else pool.acquire(src.shape, _U8, in_cacheable)
-        pooled: tuple[Any, ...] = () if zero_in else (in_buf,)
+        job.in_buf = src if zero_in else pool.acquire(src.shape, _U8, job.in_cacheable, job)
         # zero copy out only into a whole lent allocation: pynq 3.1+ invalidates the whole
         # allocation, which would drop unflushed CPU writes elsewhere in it
         whole = hasattr(target, "physical_address") and pool.root_of(target) is target
         addr = pool.address_of(target) if whole else None
         zero_out = addr is not None and addr % 4 == 0 and target.flags.c_contiguous
-        try:
-            out_buf = target if zero_out else pool.acquire(
-                (sizes[2], sizes[3], src.shape[2]), _U8, out_cacheable
-            )
-        except BaseException:
-            for buf in pooled:
-                pool.release(buf)
-            raise
-        if not zero_out:
-            pooled += (out_buf,)
+        shape = (sizes[2], sizes[3], src.shape[2])
+        job.out_buf = target if zero_out else pool.acquire(shape, _U8, job.out_cacheable, job)
         if not zero_in:
-            try:
-                np.copyto(in_buf, src)
-            except BaseException:
-                for buf in pooled:
-                    pool.release(buf)
-                raise
-        return Job(src, in_buf, out_buf, target, sizes, pooled, not zero_in, started, engine)
+            np.copyto(job.in_buf, src)
+            job.copied_in = True
 
     def _post(self, job: Job) -> Job:
-        """Start the frame on the PL, first freeing the IP of a submitted frame if need be
-        (under the pipeline's lock, so no submit() can slip a frame in between)."""
-        try:
-            with self._pipe_lock:
-                if self._pending is not None:
-                    self._pending._wait()
-                job.inflight = job.engine.driver.begin(
-                    job.in_buf, job.out_buf, job.sizes, clean_dst=job.out_buf is job.target
-                )
-        except BaseException:
-            self._release(job)
-            raise
+        """Start the frame on the PL (its turn is held: no other frame of this engine is
+        in the IP)."""
+        driver = job.engine.driver
+        job.inflight = driver.frame(job.in_buf, job.out_buf, job.sizes)
+        driver.begin(
+            job.in_buf, job.out_buf, job.sizes, clean_dst=job.out_buf is job.target,
+            job=job.inflight,
+        )
         return job
 
-    def _collect(self, job: Job) -> np.ndarray:
-        """Wait for the PL, then hand the caller a frame no later call will overwrite."""
-        self._finish(job)
-        return self._deliver(job)
-
     def _finish(self, job: Job) -> None:
-        """Wait for the PL (never past the deadline); on a fault the buffers go back."""
-        try:
-            job.board_seconds = job.engine.driver.finish(job.inflight)
-        except BaseException:
-            self._release(job)
-            raise
+        """Wait for the PL (never past the deadline)."""
+        job.board_seconds = job.engine.driver.finish(job.inflight)
+        job.waited = True
         self.breaker.success()
 
     def _deliver(self, job: Job) -> np.ndarray:
         """Copy the PL's output out of pool memory (unless it is the caller's own buffer)."""
-        try:
-            result = job.target
-            if result is not job.out_buf:
-                if result is None:
-                    result = np.empty(job.out_buf.shape, _U8)
-                np.copyto(result, job.out_buf)
-        finally:
-            self._release(job)
+        result = job.target
+        if result is not job.out_buf:
+            if result is None:
+                result = np.empty(job.out_buf.shape, _U8)
+            np.copyto(result, job.out_buf)
+        job.engine.pool.release_held(job)
         self.stats.count_pl(
             job.in_buf.nbytes, job.out_buf.nbytes, time.perf_counter() - job.started,
             job.board_seconds + job.ps_seconds, job.copied_in, job.out_buf is not job.target,
         )
         return result
 
-    def _release(self, job: Job) -> None:
-        for buf in job.pooled:
-            job.engine.pool.release(buf)  # a closed pool frees it instead
-        job.pooled = ()
+    def _abort(self, job: Job, ticket: Any = None) -> None:
+        """Give back everything ``job`` holds, whatever it got to; idempotent. The DMA is
+        stopped before its buffers go back, so nothing writes them afterwards."""
+        engine = job.engine
+        if job.inflight is not None:
+            engine.driver.abandon(job.inflight)
+        engine.pool.release_held(job)
+        self._turn.leave(job if ticket is None else ticket)
 
-    def _fault(self, fault: Exception) -> str:
-        """Count a fault, feed the breaker, warn once; returns the fallback reason."""
+    def _fault(self, fault: Exception) -> tuple[str, tuple[str, str]]:
+        """Count a fault and feed the breaker; returns the fallback reason and the warning
+        to give (once per kind) after the frame is computed."""
         kind = getattr(fault, "kind", None) or (
             "cma_exhausted" if getattr(fault, "reason", "") == "cma" else "pool_budget"
         )
         self.stats.count_fault(kind)
-        logger.info("PL fault %s: %s; recovery: %s; frame computed by cv2.resize", kind, fault,
+        logger.info("PL fault %s: %s; recovery: %s", kind, fault,
                     getattr(fault, "recovery", "") or "none needed")
         if isinstance(fault, PLFault):
             if fault.recovery:
@@ -506,14 +619,30 @@ class Resizer:
             failed = fault.recovery == "failed"
             if fault.kind not in ("busy", "closed"):  # not a sign of a sick PL
                 self.breaker.failure(permanent="recovery failed" if failed else None)
-        self._warn_once(kind, f"{fault}; frame computed by cv2.resize")
-        return f"fault_{kind}"
+        how = "the IP's exact arithmetic on the CPU" if self.fallback == "exact" else "cv2.resize"
+        return f"fault_{kind}", (kind, f"{fault}; frame computed by {how}")
+
+    def _cpu_frame(self, reason: str, args: tuple[Any, ...]) -> Any:
+        """A frame the PL did not compute: with the IP's arithmetic (``fallback="exact"``)
+        when the PL should have, else with cv2; counted under ``reason``."""
+        self.stats.count_cpu(reason)
+        if self.fallback == "exact" and (reason.startswith("fault_") or reason in _EXACT_REASONS):
+            out = _exact_frame(*args)
+            if out is not None:
+                return out
+        return CV2_RESIZE(*args)
 
     def _warn_once(self, kind: str, message: str) -> None:
-        if kind not in self._warned:
-            self._warned.add(kind)
-            warnings.warn(f"pynq_cv: {kind}: {message}", RuntimeWarning,
-                          stacklevel=_callers_level())
+        """Warn once per kind, pointing at the caller's line; a warnings filter that turns
+        it into an error cannot lose a frame (it is logged instead)."""
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        text = f"pynq_cv: {kind}: {message}"
+        try:
+            warnings.warn(text, RuntimeWarning, stacklevel=_caller_stacklevel())
+        except Warning:  # -W error: the frame is already computed; keep the news in the log
+            _log.warning(text)
 
     # -- zero copy ---------------------------------------------------------------------------
 
@@ -536,12 +665,15 @@ class Resizer:
         return engine.pool.lend(tuple(shape), np.dtype(dtype), cacheable)
 
     def give_back(self, buffer: np.ndarray) -> None:
-        """Return a lent buffer (after ``close()`` it is freed instead)."""
+        """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is
+        freed instead. A second ``give_back`` or an array this engine did not lend raises
+        ``ValueError``."""
         pool = self._engine.pool if self._engine is not None else self._closed_pool
-        if pool is not None:
-            if hasattr(buffer, "flush"):
-                buffer.flush()  # no dirty cache line may later land on a DMA's output
-            pool.give_back(buffer)
+        if pool is None:
+            raise ValueError("give_back of a buffer this engine did not lend (nothing lent)")
+        if pool.is_lent(buffer) and not pool.closed and hasattr(buffer, "flush"):
+            buffer.flush()  # no dirty cache line may later land on a DMA's output
+        pool.give_back(buffer)
 
     # -- pipelining (pipeline.py) -------------------------------------------------------------
 
@@ -590,6 +722,7 @@ class Resizer:
                 envelope=engine.envelope.describe(),
                 pool=engine.pool.stats(),
                 breaker=self.breaker.state(),
+                turn_waits=self._turn.waits,  # frames that queued for the IP (not faults)
                 policy=engine.planner.policy,
                 costs_from=engine.costs_origin,
                 costs=engine.planner.costs.describe(),
@@ -598,63 +731,131 @@ class Resizer:
         return out
 
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+class _Ticket:
+    """A place in the turn for work that is not a frame (close, collecting a result)."""
+
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
 
 
-def _callers_level() -> int:
-    """The ``stacklevel`` of the first frame outside pynq_cv (for its caller's warn()):
-    a warning points at the user's line, however deep in pynq_cv it was raised."""
-    frame, level = sys._getframe(1), 1  # level 1: the function calling warn()
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
+def _exact_frame(
+    src: Any, dsize: Any, dst: Any = None, fx: Any = 0, fy: Any = 0, interpolation: Any = 1
+) -> Any:
+    """The IP's output for cv2's arguments, computed on the CPU; None if not applicable."""
+    if not (isinstance(src, np.ndarray) and src.ndim == 3 and src.dtype == _U8):
+        return None
+    out = cv2compat.output_size(src.shape, dsize, fx, fy)
+    if out is None:
+        return None
+    from .backends.emulator.arith import resize_exact  # the fault path only
+
+    result = resize_exact(np.ascontiguousarray(src), out[0], out[1])
+    if dst is not None:
+        try:
+            target = cv2compat.dst_target(dst, result.shape, _U8)
+        except cv2compat.Cv2Raises:
+            return None
+        if target is not None:
+            np.copyto(target, result)
+            return target
+    return result
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside pynq_cv."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
     return level
 
 
-# -- a forked child never drives its parent's PL ---------------------------------------------
+def _check_settings(
+    budget_bytes: Any, deadlines: Any, breaker: Any, stats: Any, fallback: Any
+) -> None:
+    """Bad settings fail here, at construction, with the setting's name -- not in a frame."""
+    if budget_bytes is not None and (
+        isinstance(budget_bytes, bool) or not isinstance(budget_bytes, int) or budget_bytes <= 0
+    ):
+        raise ValueError(f"budget_bytes must be a positive int (bytes), got {budget_bytes!r}")
+    if deadlines is not None and not isinstance(deadlines, Deadlines):
+        raise TypeError(f"deadlines must be a pynq_cv.Deadlines, got {deadlines!r}")
+    if breaker is not None and not isinstance(breaker, CircuitBreaker):
+        raise TypeError(f"breaker must be a pynq_cv.CircuitBreaker, got {breaker!r}")
+    if stats is not None and not isinstance(stats, Stats):
+        raise TypeError(f"stats must be a pynq_cv Stats, got {stats!r}")
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
 
-_open_engines: weakref.WeakSet[Resizer] = weakref.WeakSet()
+
+def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None:
+    """Options the chosen built-in backend does not take fail at construction."""
+    if not options:
+        return
+    name = (backend or os.environ.get("PYNQ_CV_BACKEND", "")).strip().lower() or "auto"
+    from .backends.board import PynqBoard
+    from .backends.emulator import EmulatedBoard
+
+    takes = {
+        "emulator": set(inspect.signature(EmulatedBoard).parameters),
+        "board": set(inspect.signature(PynqBoard).parameters),
+        "cpu": set(),
+    }
+    takes["emulator"] |= set(BOARD_ONLY)  # accepted, and ignored, by the emulator
+    takes["auto"] = takes["emulator"] | takes["board"]
+    known = takes.get(name)
+    if known is None:
+        return  # a third-party backend: its factory judges its options
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for the {name!r} backend; "
+            f"it takes {sorted(known) or 'none'}"
+        )
+
+
+_resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
 _inherited: list[Engine] = []  # a parent's engines, kept (never closed) in a forked child
 
 
-def _forget_the_parents_pl() -> None:
+def _after_fork_in_child() -> None:
     """After ``fork()`` the child holds copies of its parent's engines: the same DMA, the
-    same buffers, and the parent's PL lock. Its engines stop using them -- frames go to cv2
-    with ``pl_in_use`` -- and are never closed here (that would free the parent's buffers);
-    a new engine in the child takes the lock like any other process."""
-    for resizer in list(_open_engines):
-        engine, resizer._engine = resizer._engine, None
+    same buffers, the parent's PL lock, and locks a parent's thread may have held. Every
+    ``Resizer`` gets fresh locks and lets go of its engine, which is kept, never closed here
+    (that would free the parent's buffers). The next eligible frame opens an engine like
+    any new process would: an emulated board of its own, or -- on a real board, whose PL
+    lock the parent holds -- nothing (frames go to cv2 with ``pl_in_use``)."""
+    global _default_lock
+    _default_lock = threading.Lock()
+    for resizer in list(_resizers):
+        engine = resizer._engine
         if engine is not None:
             _inherited.append(engine)
-            resizer._off = "pl_in_use"
-            resizer._off_details = {"pl_holder": os.getppid()}
-            resizer.why = "PL unavailable: it belongs to the parent process (this is a fork)"
-            resizer._open_lock = threading.Lock()  # may have been held by a parent's thread
-            resizer._pipe_lock = threading.RLock()
-            resizer._pending = None
+        resizer._forget_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_the_parents_pl)
-
-
-# -- which engines watch their frames ------------------------------------------------------
-
-_all_resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
-
-
-def rewatch_all() -> None:
-    """Every engine decides again whether to watch its frames (see ``Resizer.rewatch``)."""
-    for resizer in list(_all_resizers):
-        resizer.rewatch()
-
-
-on_level_change(rewatch_all)  # DEBUG switched on or off: engines start or stop logging
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
 
 _default: Resizer | None = None
 _default_lock = threading.Lock()
+
+
+# -- which engines watch their frames ------------------------------------------------------
+
+
+def rewatch_all() -> None:
+    """Every engine decides again whether to watch its frames (see ``Resizer.rewatch``)."""
+    for resizer in list(_resizers):
+        resizer.rewatch()
+
+
+on_level_change(rewatch_all)  # DEBUG switched on or off: engines start or stop logging
 
 
 def default_resizer() -> Resizer:
@@ -711,7 +912,8 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
         return resizer.resize(*args)
     try:
         params = _cv2_parameters(*args, **kwargs)
-    except TypeError:
+    except TypeError:  # counted, then cv2 raises its own error for the caller
+        resizer.stats.count_cpu("arguments_rejected")
         return CV2_RESIZE(*args, **kwargs)
     return resizer.resize(*params)
 
@@ -731,8 +933,8 @@ def close_default() -> None:
             _default = Resizer(
                 old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
                 breaker=old.breaker, stats=old.stats, policy=old.policy,
-                calibration=old.calibration, planning=old.planning, strict=old.strict,
-                compare=old.compare, **old.backend_options,
+                calibration=old.calibration, planning=old.planning, fallback=old.fallback,
+                strict=old.strict, compare=old.compare, **old.backend_options,
             )
             old.breaker.reset()  # a fresh engine deserves a fresh chance
     if old is not None:

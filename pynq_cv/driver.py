@@ -13,6 +13,7 @@ poll both channels, check the byte count received, invalidate the output.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -46,18 +47,39 @@ IDLE_TIMEOUT = 0.005  # ap_idle follows ap_done within ~25 cycles; 5 ms is gener
 RESET_TIMEOUT = 0.010
 BUSY_TIMEOUT = 0.5  # beyond the frame's own deadline, waiting for another frame's IP
 DRAIN_MARGIN = 0.005  # beyond the owed output's own streaming time
+RECOVERY_MARGIN = 0.010  # kept from a frame's wait for the DMA resets and bookkeeping
 
 
 @dataclass
 class Deadlines:
-    """How long a frame may take: ``factor`` x modelled board time + ``margin`` seconds."""
+    """How long a frame may take: ``factor`` x modelled board time + ``margin`` seconds.
+
+    The bound holds for the PL part of a call: from the frame's turn at the IP (its copy in
+    included) until it is delivered or given up, recovery included (a PL reset aside: the
+    board's bitstream download takes what it takes; the emulator's is immediate)."""
 
     factor: float = 2.0
     margin: float = 0.05
     poll: float = 0.0005  # sleep between status polls once the frame is nearly due
 
+    def __post_init__(self) -> None:
+        for name, low, strict in (("factor", 0.0, True), ("margin", 0.0, False),
+                                  ("poll", 0.0, True)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"Deadlines.{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < low or (strict and value <= low):
+                need = f"> {low}" if strict else f">= {low}"
+                raise ValueError(f"Deadlines.{name} must be finite and {need}, got {value!r}")
+
     def for_frame(self, modelled: float) -> float:
         return modelled * self.factor + self.margin
+
+
+def drain_seconds(nbytes: int, clock_hz: int) -> float:
+    """The most a drain of ``nbytes`` owed output may take: its streaming time (3 bytes per
+    clock) with a quarter more, plus ``DRAIN_MARGIN``."""
+    return DRAIN_MARGIN + 1.25 * nbytes / 3 / clock_hz
 
 
 class SharedIP:
@@ -71,6 +93,7 @@ class SharedIP:
         self.dirty = False
         self.owed_bytes = 0
         self.current: InFlight | None = None
+        self.owner: InFlight | None = None  # who holds the lock (set just after taking it)
 
 
 @dataclass
@@ -84,7 +107,10 @@ class InFlight:
     started: float
     modelled: float
     deadline: float
-    finished: bool = False
+    finished: bool = False  # finish() was called
+    done: bool = False  # the frame came through: nothing of it is left in the hardware
+    claims_ip: bool = False  # set before taking SharedIP.lock, cleared after letting go
+    released: bool = False  # let go of the IP (or never got it)
 
 
 class ResizeDriver:
@@ -120,21 +146,42 @@ class ResizeDriver:
         """Resize ``src`` into ``dst`` on the PL; returns the modelled board seconds."""
         return self.finish(self.begin(src, dst, sizes))
 
+    def frame(self, src: Any, dst: Any, sizes: tuple[int, int, int, int]) -> InFlight:
+        """A frame's record, before it takes anything: the caller keeps it, so that
+        ``abandon(record)`` undoes whatever ``begin`` got to, even if an interrupt escapes it.
+
+        Its deadline counts from the posts and leaves room for a recovery (a drain of the
+        output it owes), so the frame is delivered or given up, recovered, within
+        ``Deadlines.for_frame`` of its modelled time."""
+        modelled = frame_seconds(*sizes, self.clock_hz)
+        now = time.perf_counter()
+        return InFlight(src, dst, sizes, int(dst.nbytes), now, modelled, now)
+
     def begin(
-        self, src: Any, dst: Any, sizes: tuple[int, int, int, int], clean_dst: bool = False
+        self, src: Any, dst: Any, sizes: tuple[int, int, int, int], clean_dst: bool = False,
+        job: InFlight | None = None,
     ) -> InFlight:
         """Post one frame. Waits (boundedly) while another frame holds the IP.
 
         ``clean_dst``: the CPU may have written ``dst`` (a caller's buffer), so its cache
         lines are cleaned first -- a dirty line evicted during the DMA would overwrite output.
+        ``job``: the record ``frame`` made beforehand (default: made here).
         """
         in_rows, in_cols, out_rows, out_cols = sizes
-        modelled = frame_seconds(in_rows, in_cols, out_rows, out_cols, self.clock_hz)
+        if job is None:
+            job = self.frame(src, dst, sizes)
+        bound = self.deadlines.for_frame(job.modelled)
         shared = self.shared
-        if not shared.lock.acquire(timeout=self.deadlines.for_frame(modelled) + BUSY_TIMEOUT):
-            raise PLFault("busy", "the PL stayed busy with another frame past its deadline")
-        posted = time.perf_counter()  # the frame's clock starts with the posts, not after them
+        posted = False
         try:
+            job.claims_ip = True
+            if not shared.lock.acquire(timeout=bound + BUSY_TIMEOUT):
+                job.claims_ip = False
+                raise PLFault("busy", "the PL stayed busy with another frame past its deadline")
+            shared.owner = job
+            job.started = time.perf_counter()  # the frame's PL clock starts with the posts
+            reserve = drain_seconds(job.out_bytes, self.clock_hz) + IDLE_TIMEOUT + RECOVERY_MARGIN
+            job.deadline = job.started + max(bound - reserve, job.modelled)
             if self.closed:
                 raise PLFault("closed", "the engine was closed while this frame was prepared")
             if shared.dirty:  # a wait was interrupted: the hardware state is unknown
@@ -149,6 +196,7 @@ class ResizeDriver:
             shared.owed_bytes = int(dst.nbytes)
             # the notebook's order: both transfers (pynq checks them first), then ap_start,
             # so a transfer pynq refuses never leaves a started IP waiting for input
+            posted = True
             try:
                 if clean_dst:
                     dst.flush()
@@ -164,19 +212,37 @@ class ResizeDriver:
                 raise self._fault("dma_error", message, False)
             shared.dirty = True  # until finish() has seen the frame through
             ip.write(IP_CTRL, AP_START)
-            job = InFlight(
-                src, dst, sizes, dst.nbytes, posted, modelled,
-                time.perf_counter() + self.deadlines.for_frame(modelled),
-            )
             shared.current = job
             return job
         except PLFault:
-            shared.lock.release()  # _fault has recovered the hardware already
+            job.done = True  # _fault has recovered the hardware already
+            self._let_go(job)
             raise
         except BaseException:  # an interrupt part-way: a transfer may be posted
-            self._stop_dma()
-            shared.lock.release()
+            if posted:
+                self._stop_dma()
+            job.done = True
+            self._let_go(job)
             raise
+
+    def _let_go(self, job: InFlight) -> None:
+        """Release the IP if ``job`` holds it; idempotent, and correct wherever an interrupt
+        cut an earlier attempt (or ``begin``) short: ``claims_ip`` is set before the lock is
+        taken and cleared after it is released, ``shared.owner`` set just after taking it and
+        cleared just before releasing it. A claimed, locked IP whose owner is ``job``, or
+        nobody (an interrupt between acquire and the owner's record), or a frame that let go
+        already, is ``job``'s: within an engine frames take the IP in turn."""
+        shared = self.shared
+        if shared.current is job:
+            shared.current = None
+        if not job.claims_ip:
+            return
+        owner = shared.owner
+        if shared.lock.locked() and (owner is job or owner is None or owner.released):
+            shared.owner = None
+            shared.lock.release()
+        job.released = True
+        job.claims_ip = False
 
     def finish(self, job: InFlight) -> float:
         """Wait for ``job`` (never past its deadline), check it, and release the IP.
@@ -196,35 +262,37 @@ class ResizeDriver:
                 raise self._fault("short_transfer", message, send_done)
             job.dst.invalidate()
             shared.dirty = False
+            job.done = True
+            self._let_go(job)
             return job.modelled
         except PLFault:
             shared.dirty = False  # recovered (or reported as failed) by _fault
+            job.done = True
+            self._let_go(job)
             raise
         except BaseException:
-            self._stop_dma()
+            self.abandon(job)
             raise
-        finally:
-            shared.current = None
-            shared.lock.release()
 
     def close(self, timeout: float = 2.0) -> None:
         """Refuse new frames; wait (boundedly) for the one in the IP to be finished."""
-        got = self.shared.lock.acquire(timeout=timeout)
         self.closed = True
-        if got:
-            self.shared.lock.release()
+        end = time.perf_counter() + timeout
+        while self.shared.lock.locked() and time.perf_counter() < end:
+            time.sleep(self.deadlines.poll)
 
-    def abandon(self) -> None:
-        """Give up the frame in flight, if any (an interrupt between begin and finish): stop
-        the DMA so nothing writes its buffers any more, leave recovery to the next begin."""
-        shared = self.shared
-        job = shared.current
-        if job is None or job.finished:
+    def abandon(self, job: InFlight | None = None) -> None:
+        """Give up ``job`` (default: the frame in flight) if it still holds the IP (an
+        interrupt between begin and finish): stop the DMA so nothing writes its buffers any
+        more, leave recovery to the next begin. Idempotent; never touches another frame."""
+        if job is None:
+            job = self.shared.current
+        if job is None or not job.claims_ip:
             return
-        job.finished = True
-        self._stop_dma()
-        shared.current = None
-        shared.lock.release()
+        if not job.done:
+            self._stop_dma()
+            job.done = True
+        self._let_go(job)
 
     def _stop_dma(self) -> None:
         self.shared.dirty = True  # the next begin() recovers fully
@@ -351,11 +419,7 @@ class ResizeDriver:
             self.dma.recvchannel.transfer(self._scratch(nbytes))
             # an IP that only owes output streams it at once: a short wait, not a whole
             # frame deadline, so a hung IP costs about one deadline in all
-            end = (
-                time.perf_counter()
-                + DRAIN_MARGIN
-                + self.deadlines.factor * nbytes / 3 / self.clock_hz
-            )
+            end = time.perf_counter() + drain_seconds(nbytes, self.clock_hz)
             while not self._ip_idle():
                 if time.perf_counter() > end:
                     return False

@@ -73,16 +73,29 @@ class PoolClosed(PynqCvError):
 
 
 class _Entry:
-    """One live buffer: the array pynq gave us, its pool key and size."""
+    """One live buffer: the array pynq gave us, its pool key and size, and who holds it.
 
-    __slots__ = ("buf", "ident", "key", "nbytes", "lent")
+    ``holder`` is the single source of truth (None: idle); the indexes (``_out``, the idle
+    buckets, the LRU) follow it, each step idempotent, so a transition cut short by an
+    interrupt is completed by retrying it (``release_held``) and never hands out a buffer
+    twice."""
 
-    def __init__(self, buf: Any, key: _Key, nbytes: int) -> None:
+    __slots__ = ("buf", "ident", "key", "nbytes", "lent", "holder", "freed")
+
+    def __init__(self, buf: Any, key: _Key, nbytes: int, holder: Any = None) -> None:
         self.buf = buf
         self.ident = id(buf)  # unique while the entry (holding buf) lives
         self.key = key
         self.nbytes = nbytes
         self.lent = False
+        self.holder = holder
+        self.freed = False
+
+
+class _Anonymous:
+    """The holder of a buffer checked out without one (``acquire(shape)``)."""
+
+    __slots__ = ()
 
 
 _DTYPES: dict[Any, np.dtype] = {}  # dtype-like -> np.dtype: np.dtype() and isinstance are slow
@@ -117,6 +130,10 @@ class BufferPool:
     holders at once. All state sits behind one lock, so any number of threads may acquire
     and release; ``allocate`` itself runs outside the lock (it takes milliseconds on a
     board), with its bytes reserved against the budget meanwhile.
+
+    Interrupts: every critical section is one line (``with lock: return step()``), so an
+    exception (Ctrl-C) never lands between the lock's acquisition and its release; a state
+    change cut short is completed by ``release_held(holder)``, which is idempotent.
     """
 
     def __init__(
@@ -127,6 +144,8 @@ class BufferPool:
     ) -> None:
         """``can_free=False``: ``freebuffer()`` gives nothing back (pynq 2.7), so the pool
         never evicts -- a full budget raises ``PoolExhausted`` instead of leaking CMA."""
+        if isinstance(budget_bytes, bool) or not isinstance(budget_bytes, int):
+            raise TypeError(f"budget_bytes must be an int, got {budget_bytes!r}")
         if budget_bytes <= 0:
             raise ValueError(f"budget_bytes must be positive, got {budget_bytes}")
         self._allocate = allocate
@@ -137,18 +156,25 @@ class BufferPool:
         self._out: dict[int, _Entry] = {}  # in use (acquired or lent)
         self._idle: dict[_Key, dict[int, _Entry]] = {}  # per key, insertion order: MRU last
         self._lru: OrderedDict[int, _Entry] = OrderedDict()  # every idle buffer, LRU first
+        self._reserved: dict[int, tuple[Any, int]] = {}  # allocations under way: holder, bytes
         self._closed = False
-        self._live_bytes = 0  # includes bytes reserved for an allocate under way
-        self._in_use_bytes = 0  # idem
         self._peak_bytes = 0
         self._allocations = 0
         self._allocate_failures = 0
         self._evictions = 0
         self._frees = 0
 
+    def _locked(self, step: Callable[..., Any], *args: Any) -> Any:
+        """Run ``step(*args)`` under the lock. One line on purpose: no interrupt can land
+        between taking the lock and giving it back (see the class docstring)."""
+        with self._lock: return step(*args)  # noqa: E701
+
     # -- checking out and in ------------------------------------------------------------------
 
-    def acquire(self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None) -> Any:
+    def acquire(
+        self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None,
+        holder: Any = None,
+    ) -> Any:
         """A buffer of exactly ``shape`` and ``dtype``, for the caller alone until ``release``.
 
         ``cacheable`` (None: the allocator's default) is passed to ``allocate`` and is part of
@@ -158,25 +184,20 @@ class BufferPool:
         An idle buffer of that key is reused (the most recently used one, the likeliest to
         be warm in cache); otherwise one is allocated, after evicting idle buffers (least
         recently used first, freed on the spot) if the budget needs room. Raises
-        ``PoolExhausted`` (never waits) and ``PoolClosed`` after ``close()``.
+        ``PoolExhausted`` (never waits) and ``PoolClosed`` after ``close()``. ``holder``
+        (any object) lets ``release_held(holder)`` give back everything it holds at once.
         """
         try:
             dt = _DTYPES[dtype]
         except (KeyError, TypeError):
             dt = _as_dtype(dtype)
         key = (shape if type(shape) is tuple else _as_shape(shape), dt, cacheable)
-        with self._lock:
-            if self._closed:
-                raise PoolClosed("buffer pool is closed")
-            bucket = self._idle.get(key)
-            if bucket:
-                ident, entry = bucket.popitem()
-                del self._lru[ident]
-                self._out[ident] = entry
-                self._in_use_bytes += entry.nbytes
-                return entry.buf
-            nbytes = self._reserve(key)
-        return self._allocate_reserved(key, nbytes)
+        if holder is None:
+            holder = _Anonymous()
+        found = self._locked(self._take_idle, key, holder)
+        if found is not None:
+            return found
+        return self._allocate_new(key, holder)
 
     def release(self, buffer: Any) -> None:
         """Give a buffer from ``acquire``/``lend`` back (a view of it is accepted too).
@@ -184,19 +205,11 @@ class BufferPool:
         It becomes idle and reusable; after ``close()`` it is freed instead. Raises
         ``ValueError`` if it is not checked out (never acquired, or already released).
         """
-        with self._lock:
-            # An entry keeps its buffer alive, so no other live object can share its id.
-            entry = self._out.pop(id(buffer), None) or self._checked_out_root(buffer)
-            self._in_use_bytes -= entry.nbytes
-            entry.lent = False
-            if self._closed:
-                self._free(entry)
-                return
-            bucket = self._idle.get(entry.key)
-            if bucket is None:
-                bucket = self._idle[entry.key] = {}
-            bucket[entry.ident] = entry
-            self._lru[entry.ident] = entry
+        self._locked(self._release_buffer, buffer, False)
+
+    def release_held(self, holder: Any) -> int:
+        """Give back every buffer ``holder`` holds (none: nothing happens); idempotent."""
+        return self._locked(self._release_holder, holder)
 
     @contextmanager
     def lease(self, shape: Any, dtype: Any = np.uint8) -> Iterator[Any]:
@@ -211,20 +224,23 @@ class BufferPool:
         """A buffer for the user to fill in place (zero copy: decode a camera frame into it).
 
         Same as ``acquire``, but meant to leave the library: it counts as in use, is never
-        evicted or reused, until ``give_back(buf)`` (or ``release``). A frame that lives in
-        it is recognised by ``owns`` and goes to the PL without a copy. Using it after
-        giving it back is a bug: the pool may hand it to the next frame.
+        evicted or reused, until ``give_back(buf)``. A frame that lives in it is recognised
+        by ``owns`` and goes to the PL without a copy.
         """
-        buf = self.acquire(shape, dtype, cacheable)
-        with self._lock:
-            entry = self._out.get(id(buf))
-            if entry is not None:
-                entry.lent = True
+        holder = _Anonymous()
+        buf = self.acquire(shape, dtype, cacheable, holder)
+        entry = self._out.get(id(buf))
+        if entry is not None and entry.holder is holder:
+            entry.lent = True
         return buf
 
     def give_back(self, buffer: Any) -> None:
-        """Return a buffer from ``lend``; same as ``release``."""
-        self.release(buffer)
+        """Return a buffer from ``lend``: the very object lent, once (identity is checked).
+
+        A second ``give_back`` of it, an array this pool did not lend, or a view of a lent
+        buffer raise ``ValueError`` (naming which); after ``close()`` the buffer is freed.
+        """
+        self._locked(self._release_buffer, buffer, True)
 
     # -- zero copy ------------------------------------------------------------------------------
 
@@ -258,6 +274,11 @@ class BufferPool:
         """
         return self.root_of(array) is not None
 
+    def is_lent(self, array: Any) -> bool:
+        """True if ``array`` is a buffer this pool lent and that was not given back."""
+        entry = self._out.get(id(array))
+        return entry is not None and entry.buf is array and entry.lent
+
     def address_of(self, array: Any) -> int | None:
         """The bus address of ``array``'s first element, if it lives in a pool buffer.
 
@@ -277,11 +298,7 @@ class BufferPool:
 
         Afterwards ``acquire`` and ``lend`` raise ``PoolClosed``. Idempotent.
         """
-        with self._lock:
-            self._closed = True
-            while self._lru:
-                self._free(self._lru.popitem(last=False)[1])
-            self._idle.clear()
+        self._locked(self._close)
 
     @property
     def closed(self) -> bool:
@@ -303,23 +320,7 @@ class BufferPool:
         idle buffers freed to make room (budget or CMA), ``frees`` every ``freebuffer()``.
         Bytes of an allocation under way count as live and in use.
         """
-        with self._lock:
-            return {
-                "budget_bytes": self.budget_bytes,
-                "live_bytes": self._live_bytes,
-                "peak_bytes": self._peak_bytes,
-                "in_use_bytes": self._in_use_bytes,
-                "idle_bytes": self._live_bytes - self._in_use_bytes,
-                "buffers": len(self._live),
-                "in_use": len(self._out),
-                "lent": sum(entry.lent for entry in self._out.values()),
-                "idle": len(self._lru),
-                "allocations": self._allocations,
-                "allocate_failures": self._allocate_failures,
-                "evictions": self._evictions,
-                "frees": self._frees,
-                "closed": self._closed,
-            }
+        return self._locked(self._stats)
 
     def __repr__(self) -> str:
         s = self.stats()
@@ -328,9 +329,107 @@ class BufferPool:
             f"in use, budget {s['budget_bytes']}{', closed' if s['closed'] else ''}>"
         )
 
-    # -- inside (every _method that touches state runs with self._lock held) --------------------
+    # -- inside (every _method below runs with self._lock held, except _allocate_new) ----------
 
-    def _reserve(self, key: _Key) -> int:
+    def _live_bytes(self) -> int:
+        reserved = sum(nbytes for _, nbytes in self._reserved.values())
+        return sum(e.nbytes for e in self._live.values()) + reserved
+
+    def _in_use_bytes(self) -> int:
+        reserved = sum(nbytes for _, nbytes in self._reserved.values())
+        return sum(e.nbytes for e in self._out.values()) + reserved
+
+    def _stats(self) -> dict[str, Any]:
+        live, in_use = self._live_bytes(), self._in_use_bytes()
+        return {
+            "budget_bytes": self.budget_bytes,
+            "live_bytes": live,
+            "peak_bytes": self._peak_bytes,
+            "in_use_bytes": in_use,
+            "idle_bytes": live - in_use,
+            "buffers": len(self._live),
+            "in_use": len(self._out),
+            "lent": sum(entry.lent for entry in self._out.values()),
+            "idle": len(self._lru),
+            "allocations": self._allocations,
+            "allocate_failures": self._allocate_failures,
+            "evictions": self._evictions,
+            "frees": self._frees,
+            "closed": self._closed,
+        }
+
+    def _take_idle(self, key: _Key, holder: Any) -> Any:
+        """An idle buffer of ``key`` checked out to ``holder``; else reserve room (None)."""
+        if self._closed:
+            raise PoolClosed("buffer pool is closed")
+        bucket = self._idle.get(key)
+        if bucket:
+            entry = next(reversed(bucket.values()))  # most recently used
+            entry.holder = holder  # the commit point: release_held(holder) finds it now
+            self._out[entry.ident] = entry
+            bucket.pop(entry.ident, None)
+            self._lru.pop(entry.ident, None)
+            return entry.buf
+        self._reserve(key, holder)
+        return None
+
+    def _check_in(self, entry: _Entry, holder: Any) -> None:
+        """``entry`` goes back from ``holder``: idle, or freed if the pool is closed."""
+        if entry.holder is not holder:
+            return  # done already (a retry), or checked out again since
+        if self._closed:
+            self._free(entry)
+            self._out.pop(entry.ident, None)
+            entry.lent = False
+            entry.holder = None
+            return
+        bucket = self._idle.get(entry.key)
+        if bucket is None:
+            bucket = self._idle[entry.key] = {}
+        bucket[entry.ident] = entry
+        self._lru[entry.ident] = entry
+        self._lru.move_to_end(entry.ident)
+        self._out.pop(entry.ident, None)
+        entry.lent = False
+        entry.holder = None  # the commit point
+
+    def _release_holder(self, holder: Any) -> int:
+        held = [e for e in self._live.values() if e.holder is holder]
+        for entry in held:
+            self._check_in(entry, holder)
+        self._reserved = {k: v for k, v in self._reserved.items() if v[0] is not holder}
+        return len(held)
+
+    def _release_buffer(self, buffer: Any, lent_only: bool) -> None:
+        if lent_only:
+            entry = self._live.get(id(buffer))
+            if entry is None or entry.buf is not buffer:
+                what = "a view of a pool buffer" if self.root_of(buffer) is not None else (
+                    "an array this pool did not lend")
+                raise ValueError(f"give_back of {what}: give back the very buffer lend() returned")
+            if not entry.lent:
+                state = "in use by a frame" if entry.holder is not None else "idle"
+                raise ValueError(f"give_back of a buffer that is not lent (given back already? "
+                                 f"it is {state})")
+        else:
+            entry = self._out.get(id(buffer))
+            if entry is None or entry.buf is not buffer:
+                root = self.root_of(buffer)
+                entry = self._out.get(id(root)) if root is not None else None
+                if entry is None:
+                    what = "a view of an idle pool buffer" if root is not None else (
+                        "not a pool buffer")
+                    raise ValueError(f"release of a buffer that is not checked out ({what})")
+        self._check_in(entry, entry.holder)
+
+    def _close(self) -> None:
+        self._closed = True
+        for entry in [e for e in self._live.values() if e.holder is None]:
+            self._free(entry)
+        self._idle.clear()
+        self._lru.clear()
+
+    def _reserve(self, key: _Key, holder: Any) -> None:
         """Count a new buffer's bytes against the budget, evicting idle ones to make room."""
         shape, dtype, _ = key
         if any(index(n) < 0 for n in shape):  # index(): floats are no dimensions either
@@ -338,88 +437,94 @@ class BufferPool:
         nbytes = prod(index(n) for n in shape) * dtype.itemsize
         if nbytes > self.budget_bytes:
             raise self._exhausted("budget", key, nbytes, "larger than the whole budget")
-        if self._in_use_bytes + nbytes > self.budget_bytes:
+        if self._in_use_bytes() + nbytes > self.budget_bytes:
             # Evicting would not help: keep the idle buffers for the frames that fit.
             raise self._exhausted("budget", key, nbytes, "buffers in use hold the budget")
         lru = self._lru
-        if self._live_bytes + nbytes > self.budget_bytes and not self.can_free:
+        live = self._live_bytes()
+        if live + nbytes > self.budget_bytes and not self.can_free:
             raise self._exhausted(
                 "budget", key, nbytes, "this pynq cannot free contiguous memory: no eviction"
             )
-        while self._live_bytes + nbytes > self.budget_bytes:
-            self._evict(lru.popitem(last=False)[1])
-        self._live_bytes += nbytes
-        self._in_use_bytes += nbytes
-        if self._live_bytes > self._peak_bytes:
-            self._peak_bytes = self._live_bytes
-        return nbytes
+        while live + nbytes > self.budget_bytes and lru:
+            entry = next(iter(lru.values()))
+            self._evict(entry)
+            live = self._live_bytes()
+        self._reserved[id(holder)] = (holder, nbytes)
+        self._peak_bytes = max(self._peak_bytes, live + nbytes)
 
-    def _allocate_reserved(self, key: _Key, nbytes: int) -> Any:
+    def _allocate_new(self, key: _Key, holder: Any) -> Any:
         """Call ``allocate`` (lock not held) for reserved bytes; on failure free idle, retry."""
         shape, dtype, cacheable = key
         kind = {} if cacheable is None else {"cacheable": cacheable}
+        buf = None
         try:
             try:
                 buf = self._allocate(shape, dtype, **kind)
             except (RuntimeError, MemoryError) as first:
-                with self._lock:
-                    self._allocate_failures += 1
-                    freed = len(self._lru)
-                    while self._lru:
-                        self._evict(self._lru.popitem(last=False)[1])
-                    error = self._exhausted("cma", key, nbytes, f"allocate failed: {first}", nbytes)
+                freed, error = self._locked(self._after_failure, key, first, holder)
                 if not freed:  # nothing changed: the same call would fail the same way
                     raise error from first
                 try:
                     buf = self._allocate(shape, dtype, **kind)
                 except (RuntimeError, MemoryError) as second:
-                    with self._lock:
-                        self._allocate_failures += 1
-                        error = self._exhausted(
-                            "cma", key, nbytes,
-                            f"allocate failed after freeing {freed} idle buffers: {second}",
-                            nbytes,
-                        )
+                    _, error = self._locked(self._after_failure, key, second, holder, freed)
                     raise error from second
+            return self._locked(self._register, buf, key, holder)
         except BaseException:
-            with self._lock:
-                self._live_bytes -= nbytes
-                self._in_use_bytes -= nbytes
+            self._locked(self._unreserve, holder, buf)
             raise
-        entry = _Entry(buf, key, nbytes)
-        with self._lock:
-            self._allocations += 1
-            self._live[entry.ident] = entry
-            self._out[entry.ident] = entry
+
+    def _after_failure(
+        self, key: _Key, exc: BaseException, holder: Any, freed_before: int = -1
+    ) -> tuple[int, PoolExhausted]:
+        self._allocate_failures += 1
+        freed = len(self._lru)
+        while self._lru:
+            self._evict(next(iter(self._lru.values())))
+        nbytes = self._reserved.get(id(holder), (None, 0))[1]
+        if freed_before >= 0:
+            detail = f"allocate failed after freeing {freed_before} idle buffers: {exc}"
+        else:
+            detail = f"allocate failed: {exc}"
+        return freed, self._exhausted("cma", key, nbytes, detail, nbytes)
+
+    def _register(self, buf: Any, key: _Key, holder: Any) -> Any:
+        nbytes = self._reserved.get(id(holder), (None, 0))[1]
+        entry = _Entry(buf, key, nbytes, holder)
+        self._live[entry.ident] = entry
+        self._out[entry.ident] = entry
+        self._reserved.pop(id(holder), None)
+        self._allocations += 1
         return buf
 
-    def _checked_out_root(self, buffer: Any) -> _Entry:
-        root = self.root_of(buffer)
-        entry = self._out.pop(id(root), None) if root is not None else None
-        if entry is None:
-            what = "a view of an idle pool buffer" if root is not None else "not a pool buffer"
-            raise ValueError(f"release of a buffer that is not checked out ({what})")
-        return entry
+    def _unreserve(self, holder: Any, buf: Any) -> None:
+        """An allocation given up: its reservation goes, and a buffer it got is freed."""
+        self._reserved.pop(id(holder), None)
+        if buf is not None and id(buf) not in self._live:
+            buf.freebuffer()
 
     def _evict(self, entry: _Entry) -> None:
-        """Free an idle buffer (already taken off the LRU) to make room."""
-        bucket = self._idle[entry.key]
-        del bucket[entry.ident]
-        if not bucket:  # forget shapes no longer pooled: a long run may see many
-            del self._idle[entry.key]
+        """Free an idle buffer to make room."""
+        bucket = self._idle.get(entry.key)
+        if bucket is not None:
+            bucket.pop(entry.ident, None)
+            if not bucket:  # forget shapes no longer pooled: a long run may see many
+                del self._idle[entry.key]
+        self._lru.pop(entry.ident, None)
         self._evictions += 1
         self._free(entry)
 
     def _free(self, entry: _Entry) -> None:
-        """Forget a buffer and give its memory back, now."""
-        del self._live[entry.ident]
-        self._live_bytes -= entry.nbytes
-        self._frees += 1
-        entry.buf.freebuffer()
+        """Give a buffer's memory back, now, once; then forget it."""
+        if not entry.freed:
+            entry.freed = entry.buf.freebuffer() or True
+            self._frees += 1
+        self._live.pop(entry.ident, None)
 
     def _exhausted(
         self, reason: str, key: _Key, nbytes: int, detail: str, reserved: int = 0
     ) -> PoolExhausted:
         """The error for ``key``; ``reserved``: this request's own bytes, not "in use" yet."""
-        in_use = self._in_use_bytes - reserved
+        in_use = self._in_use_bytes() - reserved
         return PoolExhausted(reason, key[0], key[1], nbytes, self.budget_bytes, in_use, detail)

@@ -38,6 +38,8 @@ FALLBACK_REASONS: dict[str, str] = {
     "pl_holds_other_overlay": "the PL holds another design; pynq_cv will not replace it "
                               "(PYNQ_CV_REPROGRAM=1 allows it)",
     "closed": "the engine was closed",
+    "cv2_mat": "the source or dst is a cv2.Mat, which cv2 reads its own way (wrap_channels)",
+    "arguments_rejected": "cv2 cannot parse the call's arguments; cv2 raises its own error",
 }
 
 POLICY_REASONS = frozenset({"cpu_faster", "cpu_cheaper", "policy_cpu"})

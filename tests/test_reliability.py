@@ -40,11 +40,11 @@ def assert_pl_works_again(resizer, seed=99):
 
 @pytest.mark.parametrize("channel", ["send", "recv"])
 @pytest.mark.parametrize("kind", ["internal", "slave", "decode"])
-def test_dma_error_bits_fall_back_to_cv2_and_the_dma_is_usable_again(rz, channel, kind):
+def test_dma_error_bits_fall_back_exactly_and_the_dma_is_usable_again(rz, channel, kind):
     faults(rz).dma_error(channel=channel, kind=kind)
     src = frame(40, 60)
     out = rz.resize(src, (30, 20))
-    np.testing.assert_array_equal(out, cv2.resize(src, (30, 20)))
+    np.testing.assert_array_equal(out, resize_exact(src, 20, 30))  # fallback='exact'
     s = rz.stats.snapshot()
     assert s["faults"] == {"dma_error": 1} and s["cpu"] == 1 and s["pl"] == 0
     assert s["fallback"] == {"fault_dma_error": 1}
@@ -57,7 +57,7 @@ def test_an_ip_that_never_finishes_costs_one_deadline_then_the_pl_recovers(rz):
     t0 = time.perf_counter()
     out = rz.resize(src, (320, 240))
     took = time.perf_counter() - t0
-    np.testing.assert_array_equal(out, cv2.resize(src, (320, 240)))
+    np.testing.assert_array_equal(out, resize_exact(src, 240, 320))
     assert rz.stats.snapshot()["faults"] == {"timeout": 1}
     assert rz.stats.snapshot()["recoveries"] == {"pl_reset": 1}
     # deadline: 2 x modelled time (~3 ms) + 20 ms margin, plus recovery attempts
@@ -68,7 +68,7 @@ def test_an_ip_that_never_finishes_costs_one_deadline_then_the_pl_recovers(rz):
 def test_a_short_packet_is_never_returned_as_a_frame(rz):
     faults(rz).short_packet()
     src = frame(40, 60)
-    np.testing.assert_array_equal(rz.resize(src, (30, 20)), cv2.resize(src, (30, 20)))
+    np.testing.assert_array_equal(rz.resize(src, (30, 20)), resize_exact(src, 20, 30))
     assert rz.stats.snapshot()["faults"] == {"short_transfer": 1}
     assert_pl_works_again(rz)
 
@@ -76,7 +76,7 @@ def test_a_short_packet_is_never_returned_as_a_frame(rz):
 def test_contiguous_memory_exhausted_degrades_to_cpu_and_recovers(rz):
     faults(rz).cma_exhausted(True)
     src = frame(40, 60)
-    np.testing.assert_array_equal(rz.resize(src, (30, 20)), cv2.resize(src, (30, 20)))
+    np.testing.assert_array_equal(rz.resize(src, (30, 20)), resize_exact(src, 20, 30))
     assert rz.stats.snapshot()["faults"] == {"cma_exhausted": 1}
     faults(rz).cma_exhausted(False)
     assert_pl_works_again(rz)

@@ -414,3 +414,15 @@ def resize_exact(
 ) -> np.ndarray:
     """The IP's output for ``src`` (H x W x C uint8) at ``rows`` x ``cols``."""
     return plan_for(src.shape[0], src.shape[1], rows, cols)(src, out)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets fresh locks and plans: a parent thread may have held one."""
+    global _pool_lock, _pool
+    _pool_lock = threading.Lock()
+    _pool = None
+    plan_for.cache_clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

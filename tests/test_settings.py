@@ -1,0 +1,65 @@
+"""Bad settings fail at construction with one clear error naming the setting -- not later,
+inside a frame."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import pynq_cv
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"factor": math.nan}, "factor"),
+        ({"factor": math.inf}, "factor"),
+        ({"factor": 0}, "factor"),
+        ({"factor": "2"}, "factor"),
+        ({"margin": -0.01}, "margin"),
+        ({"margin": math.nan}, "margin"),
+        ({"poll": 0}, "poll"),
+        ({"poll": -1e-3}, "poll"),
+    ],
+)
+def test_deadlines_refuse_values_that_cannot_bound_a_wait(kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=f"Deadlines.{name}"):
+        pynq_cv.Deadlines(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"threshold": "x"}, "threshold"),
+        ({"threshold": 0}, "threshold"),
+        ({"threshold": 2.5}, "threshold"),
+        ({"cooldown": -1}, "cooldown"),
+        ({"cooldown": math.nan}, "cooldown"),
+    ],
+)
+def test_circuit_breaker_refuses_bad_settings(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        pynq_cv.CircuitBreaker(**kwargs)
+
+
+@pytest.mark.parametrize("budget", ["x", 0, -5, 1.5, True])
+def test_resizer_refuses_a_bad_budget(budget):
+    with pytest.raises(ValueError, match="budget_bytes"):
+        pynq_cv.Resizer("emulator", budget_bytes=budget)
+
+
+def test_resizer_refuses_settings_of_the_wrong_kind():
+    with pytest.raises(TypeError, match="deadlines"):
+        pynq_cv.Resizer("emulator", deadlines=0.1)
+    with pytest.raises(TypeError, match="breaker"):
+        pynq_cv.Resizer("emulator", breaker=3)
+
+
+def test_unknown_backend_options_are_named_at_construction():
+    with pytest.raises(TypeError, match="'pace_typo'"):
+        pynq_cv.Resizer("emulator", pace_typo=True)
+    with pytest.raises(TypeError, match="'pace'"):
+        pynq_cv.use_backend("cpu", pace=True)
+    assert pynq_cv.Resizer("emulator", pace=True, board="KV260").backend_options == {
+        "pace": True, "board": "KV260"}
