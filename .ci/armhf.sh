@@ -154,7 +154,10 @@ for name, module in (("numpy", numpy), ("cv2", cv2)):
         sys.exit(f"armhf: {name} comes from {module.__file__}, not the distro")
 # The CPU/HW features block: Baseline (NEON when the build assumes it) and Dispatched.
 features = cv2.getBuildInformation().split("CPU/HW features:")[-1].split("\n\n")[0]
-print("cv2 CPU/HW features:", " | ".join(line.strip() for line in features.splitlines()))
+lines = [" ".join(line.split()) for line in features.splitlines() if line.strip()]
+print("cv2 CPU/HW features:", " | ".join(lines))
+baseline = next((line for line in lines if line.startswith("Baseline:")), "Baseline: (none)")
+print("cv2 NEON in baseline:", "yes" if "NEON" in baseline.split(":", 1)[1] else "no", f"({baseline})")
 PY
 '
 
