@@ -9,7 +9,7 @@
 #
 # Needs root and a Debian/Ubuntu host (apt-get). Environment:
 #   PYNQ_CV_ARMHF_CACHE   where a pristine root filesystem tarball may be kept between runs,
-#                         keyed on suite, mirror and package list (default
+#                         keyed on suite, mirror and package list, for a week (default
 #                         /var/cache/pynq_cv-armhf; empty disables the cache)
 #   PYNQ_CV_ARMHF_TESTS   what pytest runs (default: tests, the whole suite)
 #   PYNQ_CV_HYPOTHESIS_EXAMPLES  passed through (default: the suite's own, 500)
@@ -88,7 +88,9 @@ phase "root filesystem"
 key=$(printf '%s\n' armhf minbase "$suite" "$mirror" "$packages" | sha256sum | cut -c1-16)
 cached=${cache_dir:+$cache_dir/rootfs-$suite-$key.tar}
 mkdir "$rootfs"
-if [ -n "$cached" ] && [ -s "$cached" ] && tar -C "$rootfs" -xf "$cached"; then
+# A cached root filesystem is valid for its key and a week (so security updates still arrive).
+if [ -n "$cached" ] && [ -n "$(find "$cached" -mtime -7 2>/dev/null)" ] &&
+  tar -C "$rootfs" -xf "$cached"; then
   echo "armhf: reused $cached"
 else
   rm -rf --one-file-system "$rootfs" && mkdir "$rootfs"
@@ -100,8 +102,8 @@ else
   rm -f "$rootfs"/var/cache/apt/archives/*.deb
   if [ -n "$cached" ] && mkdir -p "$cache_dir"; then
     rm -f "$cache_dir"/rootfs-*.tar  # older keys are no longer valid
-    tar -C "$rootfs" --one-file-system -cf "$cached.tmp" . && mv "$cached.tmp" "$cached" ||
-      rm -f "$cached.tmp"
+    tar -C "$rootfs" --one-file-system -cf "$cached.$$.tmp" . && mv "$cached.$$.tmp" "$cached" ||
+      rm -f "$cached.$$.tmp"
   fi
 fi
 
