@@ -400,3 +400,30 @@ def test_run_script_emulated_runs_a_notebooks_code_cells(tmp_path):
     assert os.getcwd() == cwd
     expected = resize_exact(frame(60, 80, seed=8), 30, 40)
     np.testing.assert_array_equal(np.asarray(namespace["out_buffer"]), expected)
+
+
+def test_the_emulate_command_runs_pynq_code_and_passes_its_exit_code(tmp_path, capsys):
+    from pynq_cv.cli import main
+
+    script = tmp_path / "notebook_like.py"
+    script.write_text(
+        "import sys\nimport numpy as np\nimport pynq\n"
+        "from pynq import allocate, Overlay\n"
+        "ol = Overlay(pynq.PL.bitfile_name)\n"
+        "src = allocate(shape=(64, 96, 3), dtype=np.uint8)\n"
+        "dst = allocate(shape=(32, 48, 3), dtype=np.uint8)\n"
+        "src[:] = np.arange(src.size, dtype=np.uint32).reshape(src.shape) % 251\n"
+        "for off, v in ((0x10, 64), (0x18, 96), (0x20, 32), (0x28, 48)):\n"
+        "    ol.resize_accel_0.write(off, v)\n"
+        "ol.axi_dma_0.sendchannel.transfer(src)\n"
+        "ol.axi_dma_0.recvchannel.transfer(dst)\n"
+        "ol.resize_accel_0.write(0x00, 0x81)\n"
+        "ol.axi_dma_0.sendchannel.wait()\n"
+        "ol.axi_dma_0.recvchannel.wait()\n"
+        "np.save(sys.argv[1], np.array(dst))\n"
+        "sys.exit(3)\n"
+    )
+    out = tmp_path / "out.npy"
+    assert main(["emulate", "--board", "Pynq-Z2", str(script), str(out)]) == 3
+    src = (np.arange(64 * 96 * 3, dtype=np.uint32).reshape(64, 96, 3) % 251).astype(np.uint8)
+    assert np.array_equal(np.load(out), resize_exact(src, 32, 48))

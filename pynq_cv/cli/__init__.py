@@ -43,6 +43,7 @@ from pynq_cv.cli.common import (
     write_synthetic_clip,
 )
 from pynq_cv.cli.demo import cmd_demo
+from pynq_cv.cli.emulate import add_parser as add_emulate_parser
 from pynq_cv.cli.info import cmd_info, versions
 from pynq_cv.cli.resize import cmd_resize, read_image, write_image
 from pynq_cv.cli.run import add_parser as add_run_parser
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=cmd_bench)
 
     add_run_parser(sub)
+    add_emulate_parser(sub)
     return parser
 
 
