@@ -4,7 +4,7 @@
 
 MODELLED, not measured: every number is the cost model (``pynq_cv/costs.py``) with the
 published constants of ``overlays/costs/*.json`` (sources there and in
-shared/spec/board-costs.md), on the plans the engine itself makes (``Resizer`` on the
+overlays/costs/README.md), on the plans the engine itself makes (``Resizer`` on the
 emulated board, ``engine.planner``). For each eligible size pair, copied (a numpy frame in,
 a fresh array out) and zero copy (lent buffers), it prints the worst ratio, per policy, of
 the chosen path's modelled time to cv2's: latency for synchronous calls, CPU time for

@@ -1,4 +1,4 @@
-"""A plain OpenCV video loop, made faster by one line: ``pynq_cv.patch()``.
+"""A plain OpenCV video loop, routed by one line: ``pynq_cv.patch()``.
 
     python examples/video_loop.py                     # a generated clip, written to a temp dir
     python examples/video_loop.py clip.mp4 -o small.avi --size 640x360
@@ -7,8 +7,9 @@
     python examples/video_loop.py --short             # a few small frames (CI)
 
 The loop itself is ordinary OpenCV: ``VideoCapture`` -> ``cv2.resize`` -> ``VideoWriter``.
-After ``pynq_cv.patch()`` every ``cv2.resize`` of a BGR frame with INTER_LINEAR runs on the
-PL resizer (on a PYNQ board; elsewhere on the bundled emulator), and anything else on cv2.
+After ``pynq_cv.patch()`` every ``cv2.resize`` of a BGR frame with INTER_LINEAR may run on
+the PL resizer (on a PYNQ board; elsewhere on the bundled emulator) -- where the board's
+cost model says the PL pays (``--policy pl`` forces it) -- and anything else on cv2.
 
 ``--zero-copy`` shows the pattern that saves the copy of each frame into DMA memory: borrow a
 buffer from the engine's pool, let ``cap.read(image=buf)`` decode into it, and resize that.
@@ -52,13 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zero-copy", action="store_true",
                         help="decode into buffers lent by the PL engine (no copy in)")
     parser.add_argument("--backend", help="board, emulator or cpu (default: auto)")
+    parser.add_argument("--policy", help="auto, latency, offload, pl or cpu: which eligible "
+                                         "frames go to the PL (default: auto)")
     parser.add_argument("--short", action="store_true", help="12 frames of 640x360 -> 320x180")
     args = parser.parse_args(argv)
     if args.short:
         args.frames, args.input_size, args.size = 12, (640, 360), (320, 180)
     try:
-        resizer = pynq_cv.use_backend(args.backend)  # the engine behind the patched cv2.resize
-    except pynq_cv.BackendUnavailable as exc:  # e.g. a misspelled --backend
+        # the engine behind the patched cv2.resize
+        resizer = pynq_cv.use_backend(args.backend, policy=args.policy)
+    except (pynq_cv.BackendUnavailable, pynq_cv.SettingError) as exc:  # e.g. a typo
         sys.exit(f"video_loop: {exc}")
 
     with tempfile.TemporaryDirectory(prefix="pynq_cv_video_") as tmp:

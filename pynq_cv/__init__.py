@@ -24,7 +24,7 @@ from .dispatch import (
 )
 from .driver import Deadlines
 from .emulate import emulate
-from .errors import BackendUnavailable, FallbackError, PLFault, PynqCvError
+from .errors import BackendUnavailable, FallbackError, PLFault, PynqCvError, SettingError
 from .patching import is_patched, patch, patched, unpatch
 from .pipeline import PendingFrame
 from .pool import PoolClosed, PoolExhausted
@@ -42,6 +42,7 @@ __all__ = [
     "PoolExhausted",
     "PynqCvError",
     "Resizer",
+    "SettingError",
     "close",
     "default_resizer",
     "emulate",

@@ -61,7 +61,8 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def apply(costs: BoardCosts, data: dict[str, Any], path: str) -> BoardCosts:
     """``costs`` with the file's constants in force (each keeps the file as its source)."""
-    note = f"calibration {path} ({data.get('backend', '?')}, {data.get('created', '?')})"
+    note = f"{path} (measured on {data.get('backend', '?')}/{data.get('family', '?')}, " \
+           f"{data.get('created', '?')})"
     values = {
         name: {"value": c["value"] if isinstance(c, dict) else c, "source": note}
         for name, c in data["constants"].items()
@@ -77,20 +78,28 @@ def costs_for(
     if isinstance(explicit, dict):
         return costs.with_values(explicit, "given in the call", "override"), "given in the call"
     if explicit is not None:
-        return apply(costs, read(explicit), str(explicit)), f"calibration file {explicit}"
+        data = read(explicit)
+        return apply(costs, data, str(explicit)), f"calibration file {explicit}" + _mismatch(
+            data, backend, costs.family)
     env = os.environ.get(CALIBRATION_ENV, "").strip()
     if env.lower() in ("none", "off", "0"):
         return costs, f"published defaults ({CALIBRATION_ENV}={env})"
     if env:  # set outside this program: a bad file must not turn the PL off, only be said
         try:
-            return apply(costs, read(env), env), f"calibration file {env} (from {CALIBRATION_ENV})"
+            data = read(env)
+            return apply(costs, data, env), (
+                f"calibration file {env} (from {CALIBRATION_ENV})"
+                + _mismatch(data, backend, costs.family)
+            )
         except ValueError as exc:
             warnings.warn(f"pynq_cv: {CALIBRATION_ENV}: {exc}; using the published costs",
                           RuntimeWarning, stacklevel=2)
             return costs, f"published defaults ({CALIBRATION_ENV}: {exc})"
     path = default_path()
     if not path.is_file():
-        return costs, "published defaults (no calibration file: run `pynq-cv calibrate`)"
+        hint = "run `pynq-cv calibrate`" if backend == "board" else (
+            "on a board, `pynq-cv calibrate` measures it")
+        return costs, f"published defaults (no calibration file; {hint})"
     try:
         data = read(path)
     except ValueError as exc:
@@ -101,6 +110,14 @@ def costs_for(
             f"{data.get('family')}, this engine is {backend}/{costs.family})"
         )
     return apply(costs, data, str(path)), f"calibration file {path}"
+
+
+def _mismatch(data: dict[str, Any], backend: str, family: str) -> str:
+    """A named file is applied as asked; say so when it was measured somewhere else."""
+    where = f"{data.get('backend')}/{data.get('family')}"
+    if where == f"{backend}/{family}":
+        return ""
+    return f"; NOTE: measured on {where}, this engine is {backend}/{family}"
 
 
 # -- measuring ---------------------------------------------------------------------------------

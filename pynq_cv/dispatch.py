@@ -58,7 +58,7 @@ from .breaker import CircuitBreaker
 from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
-from .errors import BackendUnavailable, PLFault
+from .errors import BackendUnavailable, PLFault, SettingError
 from .log import debug_on, logger, on_level_change
 from .planner import Planner, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
@@ -253,7 +253,7 @@ class Resizer:
                 backend_options[key] = value
         self.policy = resolve_policy(policy)  # a bad name fails here, not inside a frame
         if planning not in (None, "estimate", "measure"):
-            raise ValueError(f"planning must be 'estimate' or 'measure', got {planning!r}")
+            raise SettingError(f"planning must be 'estimate' or 'measure', got {planning!r}")
         if isinstance(calibration, (str, os.PathLike)):
             calibration_mod.read(calibration)  # a missing or bad file fails here too
         self.calibration = calibration

@@ -9,6 +9,11 @@ class PynqCvError(Exception):
     """Base of pynq_cv's own errors."""
 
 
+class SettingError(PynqCvError, ValueError):
+    """A setting (argument or environment variable) has a value pynq_cv does not know; the
+    message names the setting and the values it takes."""
+
+
 class BackendUnavailable(PynqCvError):
     """The requested backend cannot be used here (the message says why).
 

@@ -18,6 +18,7 @@ Policies (``Resizer(policy=...)``, ``PYNQ_CV_POLICY``):
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from typing import Any
 
 from . import costs as cost_model
 from .costs import BoardCosts, PathCost
+from .errors import SettingError
 
 POLICY_ENV = "PYNQ_CV_POLICY"
 POLICIES = ("auto", "latency", "offload", "pl", "cpu")
@@ -43,7 +45,11 @@ def resolve_policy(policy: str | None = None) -> str:
     chosen = chosen or "auto"
     if chosen not in POLICIES:
         source = "policy=" if policy is not None else POLICY_ENV
-        raise ValueError(f"unknown pynq_cv policy {chosen!r} (from {source}); known: {POLICIES}")
+        near = difflib.get_close_matches(chosen, POLICIES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise SettingError(
+            f"unknown pynq_cv policy {chosen!r} (from {source}); known: {POLICIES}{hint}"
+        )
     return chosen
 
 

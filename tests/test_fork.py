@@ -19,8 +19,8 @@ from pynq_cv.backends.emulator.arith import resize_exact
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 
 FORKS = 20
-CHILD_SECONDS = 5.0  # generous for a loaded CI machine; a hang is forever
-CHILD_FRAMES_SECONDS = 2.0  # the child's 4 frames, opening its own emulated board included
+CHILD_SECONDS = 15.0  # generous for a loaded CI machine (and qemu-arm); a hang is forever
+CHILD_FRAMES_SECONDS = 5.0  # the child's 4 frames, its own emulated board opened; a hang: never
 
 
 def child_checks(explicit) -> int:

@@ -49,6 +49,7 @@ from pynq_cv.cli.resize import cmd_resize, read_image, write_image
 from pynq_cv.cli.run import add_parser as add_run_parser
 from pynq_cv.cli.run import protect_command
 from pynq_cv.cli.verify import cmd_verify, exact_model, pattern_frame
+from pynq_cv.errors import SettingError
 
 __all__ = [
     "INTERPOLATIONS", "PROG", "CliError", "benchmarks_dir", "build_parser", "exact_model",
@@ -176,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
+    except SettingError as exc:  # e.g. PYNQ_CV_POLICY=fastest: one line naming it
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
