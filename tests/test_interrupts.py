@@ -19,6 +19,9 @@ from pynq_cv.backends.emulator.arith import resize_exact
 
 TRACED = {m.__file__ for m in (dispatch, pipeline, turn, driver, pool)}
 SRC = [frame(24, 32, seed=s) for s in range(4)]
+# Small frames need little CMA; op_close opens a board per interrupt point, and 128 MiB
+# each would exhaust a 32-bit (armv7l) address space before the old ones are collected.
+SMALL_CMA = 4 << 20
 DSIZE = (16, 12)
 WANT = [resize_exact(s, 12, 16) for s in SRC]
 
@@ -121,7 +124,7 @@ def test_an_interrupt_at_any_line_leaves_nothing_held_and_the_pl_working(op):
     closing = op is op_close
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rz = pynq_cv.Resizer("emulator").open()
+        rz = pynq_cv.Resizer("emulator", cma_bytes=SMALL_CMA).open()
         for _ in range(2):  # the first round warms plans and buffers; the second counts
             handles, call = split(op, rz)
             with Interrupt(0) as count:
@@ -129,12 +132,12 @@ def test_an_interrupt_at_any_line_leaves_nothing_held_and_the_pl_working(op):
             for handle, want in handles + (result if isinstance(result, list) else []):
                 np.testing.assert_array_equal(handle.result(), want)
             if closing:
-                rz = pynq_cv.Resizer("emulator").open()
+                rz = pynq_cv.Resizer("emulator", cma_bytes=SMALL_CMA).open()
         assert count.lines > 20
         fired = 0
         for k in range(1, count.lines + 1):
             if rz is None:
-                rz = pynq_cv.Resizer("emulator").open()
+                rz = pynq_cv.Resizer("emulator", cma_bytes=SMALL_CMA).open()
                 rz.resize(SRC[0], DSIZE)  # warm, as when counting
             handles, call = split(op, rz)
             result, where = None, ""
@@ -168,7 +171,7 @@ def test_real_sigints_at_random_instants_never_leak_nor_hurt_other_threads():
     import threading
     import time
 
-    rz = pynq_cv.Resizer("emulator").open()
+    rz = pynq_cv.Resizer("emulator", cma_bytes=SMALL_CMA).open()
     errors: list[str] = []
     stop = threading.Event()
     armed = threading.Event()
