@@ -275,10 +275,11 @@ class Resizer:
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
         self._fresh_locks()
-        _resizers.add(self)
         self.strict = env_flag(STRICT_ENV) if strict is None else bool(strict)
         self.compare = env_flag(COMPARE_ENV) if compare is None else bool(compare)
         self.rewatch()
+        with _resizers_lock:  # complete before rewatch_all() can see it
+            _resizers.add(self)
 
     def rewatch(self) -> None:
         """Decide again whether frames take the watched path (strict, compare, the frame
@@ -532,7 +533,7 @@ class Resizer:
         zero_in = hasattr(src, "physical_address")
         key = (sizes, not zero_in, not hasattr(target, "physical_address"), pipelined,
                getattr(src, "cacheable", True) if zero_in else True)
-        plan = engine.planner._plans.get(key) or engine.planner.plan(key)
+        plan = engine.planner._plans.get(key) or self._new_plan(engine, key)
         if plan.reason is not None:
             return plan.reason
         if not self.breaker.allow():
@@ -542,6 +543,25 @@ class Resizer:
         job.ps_seconds = plan.pl.ps_seconds
         job.in_cacheable, job.out_cacheable = plan.in_cacheable, plan.out_cacheable
         return job
+
+    def _new_plan(self, engine: Engine, key: Any) -> Any:
+        """Plan a new shape. Measuring (a real board) times the PL itself, so it takes the
+        engine's turn, after any submitted frame: the IP is free, the plan never depends
+        on what else was running."""
+        if engine.planner.measure is None:
+            return engine.planner.plan(key)
+        ticket = _Ticket(self.deadlines.margin + 5.0)
+        try:
+            try:
+                self._turn.enter(ticket)
+            except PLFault:  # a frame ahead never let go: plan as well as can be, now
+                return engine.planner.plan(key)
+            pending = self._pending
+            if pending is not None:
+                pending._settle()
+            return engine.planner.plan(key)
+        finally:
+            self._turn.leave(ticket)
 
     def _prepare(self, job: Job) -> None:
         """Pool buffers for the frame (``holder=job``), the input copied in unless it
@@ -817,6 +837,7 @@ def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None
 
 
 _resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
+_resizers_lock = threading.Lock()  # never held while logging or calling out
 _inherited: list[Engine] = []  # a parent's engines, kept (never closed) in a forked child
 
 
@@ -851,7 +872,9 @@ _default_lock = threading.Lock()
 
 def rewatch_all() -> None:
     """Every engine decides again whether to watch its frames (see ``Resizer.rewatch``)."""
-    for resizer in list(_resizers):
+    with _resizers_lock:  # no Resizer is added meanwhile (the set would change under us)
+        resizers = list(_resizers)
+    for resizer in resizers:
         resizer.rewatch()
 
 

@@ -35,7 +35,10 @@ class _LevelCache(dict):  # type: ignore[type-arg]
     def clear(self) -> None:
         super().clear()
         for callback in tuple(_listeners):
-            callback()
+            try:  # runs under logging's lock: nothing may escape into setLevel()
+                callback()
+            except Exception:  # noqa: BLE001,S110 -- engines re-read levels when made
+                pass
 
 
 def on_level_change(callback: Callable[[], None]) -> bool:

@@ -32,6 +32,8 @@ def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
     except Exception as exc:  # noqa: BLE001 -- surfaces from .result(), like cv2 would
         handle.job = exc
     job = handle.job
+    if isinstance(job, str):  # a CPU frame: computed now, from the pixels the caller has now
+        handle._settle()  # (a stream may refill the same buffer with the next frame)
     handle.bound = job.bound if isinstance(job, Job) else COLLECT_BOUND
     try:
         resizer._turn.enter(handle)
@@ -125,9 +127,6 @@ class PendingFrame:
         try:
             if isinstance(job, Job):
                 value = owner._deliver(job)
-                if watch is not None:
-                    nbytes = job.in_buf.nbytes + job.out_buf.nbytes
-                    watch.on_pl(owner, args, value, job.board_seconds, nbytes)
             elif isinstance(job, BaseException):
                 raise job
             else:
@@ -135,6 +134,8 @@ class PendingFrame:
                     watch.fallback(owner, args[0], args[1], args[3], args[4], job)
                 value = owner._cpu_frame(job, args)
         except Exception as exc:  # noqa: BLE001 -- cv2's error, re-raised from result()
+            if isinstance(job, Job):
+                owner._abort(job, self)  # its buffers go back whatever failed
             self._error = exc
         except BaseException:
             if isinstance(job, Job):
@@ -146,6 +147,10 @@ class PendingFrame:
         if owner._pending is self:
             owner._pending = None
         self._done = True
+        if isinstance(job, Job) and self._error is None and watch is not None:
+            # after the frame is settled: an interrupt here cannot undo a delivered PL frame
+            nbytes = job.in_buf.nbytes + job.out_buf.nbytes
+            watch.on_pl(owner, args, self._value, job.board_seconds, nbytes)
 
     def done(self) -> bool:
         return self._done

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,19 @@ class SiteCounts:
     bytes_moved: int = 0  # through the DMA, in and out
 
 
+_profiles: weakref.WeakSet[CallSiteProfile] = weakref.WeakSet()
+
+
+def _fresh_locks_in_child() -> None:
+    """A forked child: a lock a parent thread held at fork() would never be released."""
+    for profile in list(_profiles):
+        profile._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_in_child)
+
+
 class CallSiteProfile:
     """Per-call-site counters of the patched ``cv2.resize``."""
 
@@ -41,6 +55,7 @@ class CallSiteProfile:
         self._lock = threading.Lock()
         self._sites: dict[tuple[str, int], SiteCounts] = {}
         self._local = threading.local()
+        _profiles.add(self)
 
     def observe(self, reason: str | None, board_seconds: float, nbytes: int) -> None:
         """The telemetry observer: the current thread's frame went to the PL (None) or not."""

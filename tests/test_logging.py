@@ -134,3 +134,30 @@ def test_an_engine_notices_debug_switched_on_and_off_after_it_was_made(caplog, m
     resized = [m for m in messages(caplog, logging.DEBUG) if m.startswith("resize ")]
     assert resized == ["resize 48x64 uint8 -> 24x32: CPU, channels (the source is not a "
                        "3-channel (BGR) image)"]
+
+
+def test_level_changes_while_engines_are_made_never_break_logging():
+    import threading
+
+    import pynq_cv
+
+    stop = threading.Event()
+    errors = []
+
+    def make():
+        while not stop.is_set():
+            try:
+                pynq_cv.Resizer("emulator")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    t = threading.Thread(target=make)
+    t.start()
+    try:
+        other = logging.getLogger("pynq_cv.test_toggle")
+        for i in range(300):
+            other.setLevel(logging.DEBUG if i % 2 else logging.INFO)
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    assert not t.is_alive() and not errors

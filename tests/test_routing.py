@@ -310,3 +310,29 @@ def test_a_failed_measurement_keeps_the_model_plan():
     p = planner.Planner(costs.for_board("KV260"), 100_000_000, "latency", measure=broken)
     plan = p.plan((SIZES, True, True, False, True))
     assert plan.basis.startswith("model (measuring failed") and plan.reason == "cpu_faster"
+
+
+def test_measured_planning_waits_for_a_submitted_frame_and_measures_the_pl():
+    a, b = frame(120, 160, seed=1), frame(96, 128, seed=2)
+    with pynq_cv.Resizer("emulator", policy="offload", planning="measure") as r:
+        pending = r.submit(a, (80, 60))  # holds the IP while b's shape is planned
+        r.resize(b, (64, 48))
+        pending.result()
+        plans = {p["shape"]: p for p in r.info()["plans"]}
+        assert plans["128x96->64x48"]["basis"] == "measured"
+
+
+def test_a_stream_computes_cpu_frames_from_the_pixels_given_at_submit():
+    buf = frame(48, 64, seed=3)
+    frames = [frame(48, 64, seed=s) for s in range(4)]
+    wants = [cv2.resize(f, (32, 24)) for f in frames]
+
+    def refill():  # one buffer refilled in place, as cap.read(image=buf) does
+        for f in frames:
+            np.copyto(buf, f)
+            yield buf
+
+    with pynq_cv.Resizer("emulator", policy="cpu") as r:
+        got = list(r.stream(refill(), (32, 24)))
+    assert len(got) == 4
+    assert all(np.array_equal(g, w) for g, w in zip(got, wants, strict=True))
