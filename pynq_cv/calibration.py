@@ -24,13 +24,17 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from . import costs as cost_model
 from .costs import BoardCosts, PathCost
+from .cv2compat import CV2_RESIZE
+
+if TYPE_CHECKING:
+    from .planner import Measure
 
 CALIBRATION_ENV = "PYNQ_CV_CALIBRATION"
 SCHEMA = 1
@@ -136,11 +140,11 @@ def _best(fn: Callable[[], Any], repeat: int) -> float:
 
 def _cv2_constants(rows: int, cols: int, repeat: int) -> dict[str, float]:
     frame = np.random.default_rng(0).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
-    area = _best(lambda: cv2.resize(frame, (cols // 2, rows // 2)), repeat)
+    area = _best(lambda: CV2_RESIZE(frame, (cols // 2, rows // 2)), repeat)
     out = (cols * 2 // 3, rows * 2 // 3)
-    bilinear = _best(lambda: cv2.resize(frame, out), repeat)
+    bilinear = _best(lambda: CV2_RESIZE(frame, out), repeat)
     tiny = frame[:8, :8]
-    call = _best(lambda: cv2.resize(tiny, (4, 4)), repeat * 20)
+    call = _best(lambda: CV2_RESIZE(tiny, (4, 4)), repeat * 20)
     return {
         "cv2_area2x_bytes_per_s": frame.nbytes / max(area - call, 1e-9),
         "cv2_bilinear_s_per_out_byte": max(bilinear - call, 1e-9) / (out[0] * out[1] * 3),
@@ -226,33 +230,49 @@ def write(data: dict[str, Any], path: str | os.PathLike[str] | None = None) -> P
     return target
 
 
-def plan_measurer(engine: Any, repeat: int = 3) -> Callable[..., tuple[PathCost, PathCost]]:
-    """On a real board: time both paths for a new shape on scratch buffers, once, at plan
-    time (FFTW's MEASURE), so the plan rests on this board, never on the user's frames."""
+def plan_measurer(engine: Any, repeat: int = 3) -> Measure:
+    """Time both paths for a new shape on scratch buffers, once, at plan time (FFTW's
+    MEASURE), so the plan rests on this board, never on the user's frames.
 
-    def measure_shape(key: Any, pl: PathCost, cv2_model: PathCost) -> tuple[PathCost, PathCost]:
+    cv2 is timed through the original ``cv2.resize`` (``cv2compat.CV2_RESIZE``): the module
+    attribute may be pynq_cv's own patch, and measuring must never re-enter pynq_cv. On an
+    emulated board (``board.emulated``) the host's timings say nothing about the board:
+    one frame still runs through the emulated PL (so a broken path keeps the model), and
+    the costs are the board's -- the IP's cycles and the board's modelled PS work."""
+    emulated = bool(getattr(engine.board, "emulated", False))
+
+    def measure_shape(
+        key: Any, pl: PathCost, cv2_model: PathCost
+    ) -> tuple[PathCost, PathCost, str]:
         sizes, copy_in, copy_out, _, _ = key
         in_rows, in_cols, out_rows, out_cols = sizes
         scratch = np.random.default_rng(2).integers(0, 256, (in_rows, in_cols, 3), np.uint8)
-        cv2_wall = _best(lambda: cv2.resize(scratch, (out_cols, out_rows)), repeat)
         pool = engine.pool
         with pool.lease((in_rows, in_cols, 3)) as in_buf, \
                 pool.lease((out_rows, out_cols, 3)) as out_buf:
             out = np.empty((out_rows, out_cols, 3), np.uint8)
 
-            def pl_frame() -> None:
+            def pl_frame() -> float:
                 if copy_in:
                     np.copyto(in_buf, scratch)
-                engine.driver.run(in_buf, out_buf, sizes)
+                board_seconds = engine.driver.run(in_buf, out_buf, sizes)
                 if copy_out:
                     np.copyto(out, out_buf)
+                return float(board_seconds)
 
+            if emulated:
+                ip = pl_frame()
+                parts = {**pl.parts, "ip": ip}
+                latency = pl.latency - pl.parts.get("ip", 0.0) + ip
+                return PathCost(latency, pl.cpu, parts), cv2_model, "measured (emulated)"
             pl_wall = _best(pl_frame, repeat)
+        cv2_wall = _best(lambda: CV2_RESIZE(scratch, (out_cols, out_rows)), repeat)
         ip = pl.parts.get("ip", 0.0)
         threads = cv2_model.cpu / max(cv2_model.latency, 1e-12)
         return (
             PathCost(pl_wall, max(pl_wall - ip, 0.0), {"measured": pl_wall, "ip": ip}),
             PathCost(cv2_wall, cv2_wall * threads, {"measured": cv2_wall}),
+            "measured",
         )
 
     return measure_shape

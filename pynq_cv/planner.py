@@ -21,8 +21,9 @@ from __future__ import annotations
 import difflib
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import costs as cost_model
@@ -32,11 +33,12 @@ from .errors import SettingError
 POLICY_ENV = "PYNQ_CV_POLICY"
 POLICIES = ("auto", "latency", "offload", "pl", "cpu")
 REASONS = {"latency": "cpu_faster", "offload": "cpu_cheaper", "cpu": "policy_cpu"}
-MAX_PLANS = 4096  # a stream of ever-new sizes must not grow memory without bound
+MAX_PLANS = 4096  # plans beyond this keep their decision, not their cost breakdown
 
 # (in rows, in cols, out rows, out cols), copied in?, copied out?, pipelined?, src cacheable?
 PlanKey = tuple[tuple[int, int, int, int], bool, bool, bool, bool]
-Measure = Callable[[PlanKey, PathCost, PathCost], tuple[PathCost, PathCost]]
+# measure(key, modelled PL, modelled cv2) -> (PL, cv2, basis)
+Measure = Callable[[PlanKey, PathCost, PathCost], tuple[PathCost, PathCost, str]]
 
 
 def resolve_policy(policy: str | None = None) -> str:
@@ -100,20 +102,33 @@ class Planner:
         self.measure = measure
         self.in_cacheable, self.out_cacheable = cost_model.roles(costs)
         self._plans: dict[PlanKey, Plan] = {}
+        self._detailed: deque[PlanKey] = deque()  # keys whose plans keep their cost parts
         self._lock = threading.Lock()  # one decision per key, even when threads race to it
 
     def plan(self, key: PlanKey) -> Plan:
-        """The plan for ``key``: cached, else made (under a lock: made once)."""
+        """The plan for ``key``: kept, else made. Made outside the lock (measuring runs a
+        frame and must not hold a lock of ours while it does); the first plan stored for a
+        key wins, so every caller gets the same decision."""
         found = self._plans.get(key)
         if found is not None:
             return found
+        made = self._make(key)
         with self._lock:
-            found = self._plans.get(key)
-            if found is None:
-                if len(self._plans) >= MAX_PLANS:
-                    self._plans.clear()
-                found = self._plans[key] = self._make(key)
+            found = self._plans.setdefault(key, made)
+            if found is made:
+                self._keep_details(key)
         return found
+
+    def _keep_details(self, key: PlanKey) -> None:
+        """Decisions are kept for the engine's life (a shape's path never changes behind
+        the user's back); only the cost breakdowns of the oldest plans beyond
+        ``MAX_PLANS`` are dropped, so a stream of ever-new sizes stays small."""
+        detailed = self._detailed
+        detailed.append(key)
+        if len(detailed) > MAX_PLANS:
+            old = detailed.popleft()
+            plan = self._plans[old]
+            self._plans[old] = replace(plan, pl=_slim(plan.pl), cv2=_slim(plan.cv2))
 
     def route(self, key: PlanKey) -> str | None:
         """None for the PL, else the fallback reason (the hot path's one call)."""
@@ -124,6 +139,7 @@ class Planner:
         """Forget every plan: the next frame of each shape is planned again."""
         with self._lock:
             self._plans.clear()
+            self._detailed.clear()
 
     def recent(self, count: int = 16) -> list[dict[str, Any]]:
         """The newest plans, for ``info()``."""
@@ -144,8 +160,7 @@ class Planner:
         basis = "model"
         if self.measure is not None and policy in ("latency", "offload"):
             try:
-                pl, cv2 = self.measure(key, pl, cv2)
-                basis = "measured"
+                pl, cv2, basis = self.measure(key, pl, cv2)
             except Exception as exc:  # noqa: BLE001 -- a busy or faulty PL: keep the model
                 basis = f"model (measuring failed: {type(exc).__name__})"
         if policy == "pl":
@@ -160,3 +175,9 @@ class Planner:
             key, policy, "pl" if to_pl else "cpu", None if to_pl else REASONS[policy],
             pl, cv2, in_cached, self.out_cacheable, basis,
         )
+
+
+def _slim(cost: PathCost) -> PathCost:
+    """``cost`` without its breakdown, but with the IP's share (``ps_seconds`` needs it)."""
+    ip = cost.parts.get("ip")
+    return replace(cost, parts={} if ip is None else {"ip": ip})

@@ -285,7 +285,7 @@ def test_measured_planning_times_both_paths_once_on_scratch_buffers():
     with pynq_cv.Resizer("emulator", policy="latency", planning="measure") as r:
         first = r.resize(src, (80, 60))
         (plan,) = r.info()["plans"]
-        assert plan["basis"] == "measured"
+        assert plan["basis"] == "measured (emulated)"
         for _ in range(3):  # the plan stays put: same path, same values
             assert np.array_equal(r.resize(src, (80, 60)), first)
         assert len(r.info()["plans"]) == 1
@@ -319,7 +319,7 @@ def test_measured_planning_waits_for_a_submitted_frame_and_measures_the_pl():
         r.resize(b, (64, 48))
         pending.result()
         plans = {p["shape"]: p for p in r.info()["plans"]}
-        assert plans["128x96->64x48"]["basis"] == "measured"
+        assert plans["128x96->64x48"]["basis"] == "measured (emulated)"
 
 
 def test_a_stream_computes_cpu_frames_from_the_pixels_given_at_submit():
