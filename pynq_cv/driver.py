@@ -13,6 +13,7 @@ poll both channels, check the byte count received, invalidate the output.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -28,6 +29,7 @@ from .timing import frame_seconds
 IP_CTRL = 0x00
 AP_START = 0x01
 AP_IDLE = 0x04
+AUTO_RESTART = 0x80
 IP_SRC_ROWS = 0x10
 IP_SRC_COLS = 0x18
 IP_DST_ROWS = 0x20
@@ -48,6 +50,8 @@ RESET_TIMEOUT = 0.010
 BUSY_TIMEOUT = 0.5  # beyond the frame's own deadline, waiting for another frame's IP
 DRAIN_MARGIN = 0.005  # beyond the owed output's own streaming time
 RECOVERY_MARGIN = 0.010  # kept from a frame's wait for the DMA resets and bookkeeping
+
+_log = logging.getLogger("pynq_cv")
 
 
 @dataclass
@@ -333,15 +337,81 @@ class ResizeDriver:
             self.wait_cpu_seconds += time.process_time() - cpu0
 
     def _await_ip_idle(self, timeout: float = IDLE_TIMEOUT) -> None:
+        """Wait (boundedly) for ap_idle; an IP left running -- AUTO_RESTART on, or a started
+        frame that nobody feeds -- is taken over (``_take_over``), anything else recovered."""
         end = time.perf_counter() + timeout
-        while not self._ip_idle():
-            if time.perf_counter() > end:
+        ctrl = self.ip.read(IP_CTRL)
+        while not ctrl & AP_IDLE:
+            if ctrl & AUTO_RESTART or time.perf_counter() > end:
+                cause = ""
+                if ctrl & (AUTO_RESTART | AP_START):
+                    cause, done = self._take_over(ctrl)
+                    if done:
+                        return
                 if self._recover(send_done=True) == "failed":
-                    fault = PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+                    fault = PLFault("ip_stuck", "the resizer IP stays busy after recovery"
+                                    + (f" ({cause})" if cause else ""))
                     fault.recovery = "failed"
                     raise fault
                 return
             time.sleep(0)
+            ctrl = self.ip.read(IP_CTRL)
+
+    def _take_over(self, ctrl: int) -> tuple[str, bool]:
+        """An IP someone else left running: stop it, complete the frame it waits for.
+
+        The HelloWorld notebook's ``run_kernel()`` writes 0x81 and leaves AUTO_RESTART on: the
+        IP restarts as each frame's input ends and waits for another frame of the notebook's
+        size, so ap_idle never returns. Writing 0x00 lets that run be its last; sending the
+        input it expects (scratch bytes: src_rows x src_cols x 3, from the size registers,
+        which read back on the builds that allow it) and receiving the output it owes
+        (dst_rows x dst_cols x 3) into scratch finishes it -- the spec's lightest recovery,
+        no bitstream reload. Returns (the cause in words, whether the IP is idle again)."""
+        cause = ("AUTO_RESTART left on by another program" if ctrl & AUTO_RESTART
+                 else "a frame started by another program and never fed")
+        self.ip.write(IP_CTRL, 0)  # no restart after the run in progress
+        sizes = tuple(
+            int(self.ip.read(reg)) for reg in (IP_SRC_ROWS, IP_SRC_COLS, IP_DST_ROWS, IP_DST_COLS)
+        )
+        done = False
+        what = "the size registers do not read back on this build"
+        if all(sizes) and self._scratch is not None:
+            done = self._complete_frame(sizes)
+            what = ("completed" if done else "could not complete") + (
+                f" the frame it waited for ({sizes[0]}x{sizes[1]} -> {sizes[2]}x{sizes[3]}) "
+                "with scratch buffers"
+            )
+        remedy = ("; the PL is usable again" if done else
+                  "; reloading the bitstream resets it (PYNQ_CV_REPROGRAM=1 or "
+                  "Resizer(reprogram=True))")
+        _log.warning("pynq_cv: the resizer IP was left running (%s): stopped it (wrote 0x00 "
+                     "to its control register), %s%s", cause, what, remedy)
+        return cause, done
+
+    def _complete_frame(self, sizes: tuple[int, ...]) -> bool:
+        """Feed a started run its whole input and take its output, within its deadline."""
+        in_bytes, out_bytes = sizes[0] * sizes[1] * 3, sizes[2] * sizes[3] * 3
+        idle = False
+        self.shared.dirty = True  # an interrupt here leaves scratch transfers posted
+        try:
+            self.reset_dma()
+            scratch = self._scratch(max(in_bytes, out_bytes))  # contents do not matter
+            self.dma.recvchannel.transfer(scratch[:out_bytes])
+            self.dma.sendchannel.transfer(scratch[:in_bytes])
+            end = time.perf_counter() + self.deadlines.for_frame(
+                frame_seconds(*sizes, self.clock_hz)
+            )
+            while not idle and time.perf_counter() <= end:
+                time.sleep(self.deadlines.poll)
+                idle = self._ip_idle()
+        except Exception:  # noqa: BLE001 -- e.g. a size the DMA refuses: the PL reset path
+            idle = False
+        try:
+            self.reset_dma()  # whatever input the run did not take leaves the DMA
+        except PLFault:
+            return False
+        self.shared.dirty = False
+        return idle and self._ip_idle()
 
     # -- recovery --------------------------------------------------------------------------
 

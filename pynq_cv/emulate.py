@@ -12,6 +12,12 @@ as a bitstream load resets them, ``register_map`` binds, ``allocate`` gives cont
 buffers (coherent unless ``cacheable=1``, as on a board) and pynq's ``DMA`` runs on the
 emulated registers. Nothing of pynq is patched: the emulated board is a ``pynq.Device``.
 
+The emulated board is the named board, as a PYNQ image makes it known: ``BOARD`` names it
+(pynq images set it in the environment; ``PynqBoard`` picks its descriptor from it) and
+``PYNQ_CV_BITSTREAM`` points at its resizer overlay (on an image: the installed
+pynq-helloworld), both restored on exit. So pynq_cv's default backend choice, ``PynqBoard``,
+the PL lock and measured planning run here as they run on that board.
+
 ``pynq`` is imported when the context is entered, never at import.
 """
 
@@ -31,7 +37,10 @@ from typing import Any
 
 from .backends.emulator.watchdog import EmulatedHang
 
-__all__ = ["EmulatedHang", "Emulation", "emulate", "run_script_emulated"]
+__all__ = ["EmulatedHang", "Emulation", "active_emulation", "emulate", "run_script_emulated"]
+
+# the emulations entered in this process, innermost last (see ``active_emulation``)
+_active: list[Emulation] = []
 
 
 @dataclass
@@ -45,6 +54,28 @@ class Emulation:
     @property
     def hwh(self) -> str:
         return str(Path(self.bitstream).with_suffix(".hwh"))
+
+
+def active_emulation() -> Emulation | None:
+    """The innermost ``emulate()`` block this process is in (None outside): its PL is
+    "the machine's PL" for the board backend, as ``/sys/class/fpga_manager`` is on a board."""
+    return _active[-1] if _active else None
+
+
+@contextlib.contextmanager
+def _board_identity(board: str, bitstream: str) -> Iterator[None]:
+    """``BOARD`` and ``PYNQ_CV_BITSTREAM`` as on the board's PYNQ image; restored after."""
+    saved = {name: os.environ.get(name) for name in ("BOARD", "PYNQ_CV_BITSTREAM")}
+    os.environ["BOARD"] = board
+    os.environ["PYNQ_CV_BITSTREAM"] = bitstream
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -107,7 +138,13 @@ def emulate(
                     device.monitor = Watchdog(
                         watchdog, emulated.overlay.stall_reason, _register_names(device)
                     )
-                yield Emulation(str(bit), emulated, device)
+                emulation = Emulation(str(bit), emulated, device)
+                with _board_identity(descriptor.board, str(bit)):
+                    _active.append(emulation)
+                    try:
+                        yield emulation
+                    finally:
+                        _active.remove(emulation)
         finally:
             emulated.close()
     finally:

@@ -60,14 +60,29 @@ def board_name(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(BOARD_ENV) or os.environ.get("BOARD") or None
 
 
+def emulated_pl() -> bool:
+    """Inside ``pynq_cv.emulate()``: the emulated board's PL is this machine's PL."""
+    from ..emulate import active_emulation
+
+    return active_emulation() is not None
+
+
+def fpga_manager_present(path: Path | None = None) -> bool:
+    """Linux shows a PL (``FPGA_MANAGER``, or ``path``): this is a Zynq board, pynq or not."""
+    return (path or FPGA_MANAGER).exists()
+
+
 def machine_has_pl() -> bool:
     """On a PYNQ board: ``pynq`` imports and the machine has a PL (Linux's fpga_manager, or a
-    device in pynq's list). Off a board the emulator may stand in; on one, never."""
+    device in pynq's list), or inside ``emulate()``. Off a board the emulator may stand in;
+    on one, never."""
+    if emulated_pl():
+        return True
     try:
         pynq = _import_pynq()
     except BackendUnavailable:
         return False
-    if FPGA_MANAGER.exists():
+    if fpga_manager_present():
         return True
     try:
         with warnings.catch_warnings():
