@@ -344,6 +344,9 @@ class ResizeDriver:
         while not ctrl & AP_IDLE:
             if ctrl & AUTO_RESTART or time.perf_counter() > end:
                 cause = ""
+                if ctrl == 0:  # an IP holding output nobody takes, or nothing answering
+                    cause = ("its control register reads 0: output nobody takes, or a PL "
+                             "that does not answer (not programmed with the overlay?)")
                 if ctrl & (AUTO_RESTART | AP_START):
                     cause, done = self._take_over(ctrl)
                     if done:

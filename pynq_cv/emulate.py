@@ -89,8 +89,10 @@ def emulate(
 ) -> Iterator[Emulation]:
     """Make pynq's default device an emulated ``board`` with the resizer overlay loaded.
 
-    ``hwh``: the overlay's ``.hwh`` (e.g. a board's real one); default: generated from the
-    board's descriptor. It is what the emulated PL holds from the start, so
+    ``hwh``: the overlay's ``.hwh`` (e.g. a board's real one, or a user's own build with
+    the DMA and resizer at other addresses: emulated there); checked against ``board``
+    first (``ValueError`` naming the file and the first mismatch); default: generated
+    from the board's descriptor. It is what the emulated PL holds from the start, so
     ``Overlay(emu.bitstream, download=False)`` attaches to it, and its DMA length width
     is the emulated one. ``pace``: pynq's waits take the frame's modelled board time.
     ``watchdog``: seconds after which a wait that would hang a board raises
@@ -101,7 +103,7 @@ def emulate(
     a boot into another design), so e.g. ``PynqBoard`` downloads it itself.
     """
     from .backends.emulator import EmulatedBoard
-    from .backends.emulator.hwh import write_overlay
+    from .backends.emulator.hwh import check_hwh, write_overlay
     from .backends.emulator.pynq_device import emulated_pynq_device
     from .backends.emulator.watchdog import Watchdog
     from .descriptors import descriptor_for
@@ -122,6 +124,7 @@ def emulate(
         directory = scratch
     try:
         if hwh is not None:
+            descriptor = check_hwh(hwh, descriptor)  # at the addresses it gives
             Path(directory).mkdir(parents=True, exist_ok=True)
             target = Path(directory) / f"{Path(descriptor.bitstream).stem}.hwh"
             if target.exists() and not target.samefile(hwh):
@@ -134,6 +137,8 @@ def emulate(
             with emulated_pynq_device(emulated) as device:
                 if loaded:
                     device.load(str(bit))
+                else:
+                    emulated.overlay.erase()  # nothing answers until a download
                 if watchdog is not None:
                     device.monitor = Watchdog(
                         watchdog, emulated.overlay.stall_reason, _register_names(device)

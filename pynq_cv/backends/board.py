@@ -135,19 +135,25 @@ def _import_pynq() -> Any:
     return pynq
 
 
-def _named(
-    desc: OverlayDescriptor, ip_dict: dict[str, Any], dma_name: str | None,
-    resizer_name: str | None,
+def located(
+    desc: OverlayDescriptor, ip_dict: dict[str, Any], dma_name: str | None = None,
+    resizer_name: str | None = None,
 ) -> OverlayDescriptor:
-    """The descriptor with the IP names of a user's own design (addresses from its ip_dict)."""
-    def rename(ip: Any, name: str | None) -> Any:
-        if not name:
-            return ip
-        addr = (ip_dict.get(name) or {}).get("phys_addr")
-        return dataclasses.replace(ip, name=name, base=ip.base if addr is None else int(addr))
+    """The descriptor where the loaded overlay puts its IPs: the names given (a user's own
+    design), and each IP's address and range from ``ip_dict`` -- as pynq's drivers take
+    them on a board. An IP missing from ``ip_dict`` keeps the descriptor's (and is then
+    named by ``ip_dict_mismatches``)."""
+    def place(ip: Any, name: str | None) -> Any:
+        name = name or ip.name
+        entry = ip_dict.get(name) or {}
+        addr, span = entry.get("phys_addr"), entry.get("addr_range")
+        return dataclasses.replace(
+            ip, name=name, base=ip.base if addr is None else int(addr),
+            range=ip.range if not span else int(span),
+        )
 
     return dataclasses.replace(
-        desc, dma=rename(desc.dma, dma_name), resizer=rename(desc.resizer, resizer_name)
+        desc, dma=place(desc.dma, dma_name), resizer=place(desc.resizer, resizer_name)
     )
 
 
@@ -254,7 +260,7 @@ class PynqBoard:
             if overlay is None:
                 overlay = self._load(pynq, self.bitstream, _wants_reprogram(reprogram))
             self.overlay = overlay
-            self.descriptor = _named(self.descriptor, overlay.ip_dict, dma_name, resizer_name)
+            self.descriptor = located(self.descriptor, overlay.ip_dict, dma_name, resizer_name)
             problems = ip_dict_mismatches(self.descriptor, overlay.ip_dict)
             if problems:
                 raise BackendUnavailable(

@@ -7,9 +7,9 @@ that has a PL but no usable overlay, or a PL (Linux's fpga_manager) and a Python
 ``pynq``, the CPU (with the reason; the latter warned once through the ``pynq_cv`` logger)
 -- never the emulator, which on a board's ARM would be far slower than ``cv2.resize``;
 inside ``pynq_cv.emulate()``, the board backend on the emulated board, as on that board;
-off a board, the emulator, said once through the ``pynq_cv`` logger. ``cpu`` means no PL at all (every frame goes to
-``cv2.resize``). Backends are entry points in the ``pynq_cv.backends`` group (name ->
-factory returning a board), so a package can add one.
+off a board, the emulator, said once through the ``pynq_cv`` logger. ``cpu`` means no PL
+at all (every frame goes to ``cv2.resize``). Backends are entry points in the
+``pynq_cv.backends`` group (name -> factory returning a board), so a package can add one.
 """
 
 from __future__ import annotations

@@ -271,3 +271,34 @@ def write_overlay(
     if not hwh.exists():
         hwh.write_text(generate_hwh(descriptor))
     return bit
+
+
+def check_hwh(path: str | os.PathLike[str], descriptor: OverlayDescriptor) -> OverlayDescriptor:
+    """``descriptor`` where the ``.hwh`` at ``path`` puts its IPs (a user's own build may
+    place the DMA and the resizer elsewhere); ``ValueError``, one line naming the file and
+    the first mismatch, when it is not the board's resizer overlay (another processing
+    system, a missing or different IP) or cannot be read (pynq's own parser runs on it)."""
+    from ...descriptors import ip_dict_mismatches
+    from ..board import located
+    from .pynq_device import parse_hwh
+
+    try:
+        info = ET.parse(os.fspath(path)).getroot().find("SYSTEMINFO")
+    except (ET.ParseError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .hwh ({exc})") from exc
+    arch = info.get("ARCH", "") if info is not None else ""
+    expected = _PS(descriptor).arch
+    if arch != expected:
+        raise ValueError(
+            f"{path} is a design for {arch or 'an unknown architecture'}, not for the "
+            f"{descriptor.board} ({expected})"
+        )
+    ip_dict = parse_hwh(path).ip_dict
+    placed = located(descriptor, ip_dict)
+    problems = ip_dict_mismatches(placed, ip_dict)
+    if problems:
+        raise ValueError(
+            f"{path} is not the {descriptor.board}'s resizer overlay "
+            f"({descriptor.name}): {problems[0]}"
+        )
+    return placed
