@@ -98,6 +98,7 @@ class SharedIP:
         self.owed_bytes = 0
         self.current: InFlight | None = None
         self.owner: InFlight | None = None  # who holds the lock (set just after taking it)
+        self.attached = False  # a frame of ours has found the IP idle (after any take-over)
 
 
 @dataclass
@@ -344,21 +345,26 @@ class ResizeDriver:
         while not ctrl & AP_IDLE:
             if ctrl & AUTO_RESTART or time.perf_counter() > end:
                 cause = ""
+                # our frames never set AUTO_RESTART; a started frame before our first is not ours
+                foreign = ctrl & AUTO_RESTART or (ctrl & AP_START and not self.shared.attached)
                 if ctrl == 0:  # an IP holding output nobody takes, or nothing answering
                     cause = ("its control register reads 0: output nobody takes, or a PL "
                              "that does not answer (not programmed with the overlay?)")
-                if ctrl & (AUTO_RESTART | AP_START):
+                if foreign:
                     cause, done = self._take_over(ctrl)
                     if done:
+                        self.shared.attached = True
                         return
                 if self._recover(send_done=True) == "failed":
                     fault = PLFault("ip_stuck", "the resizer IP stays busy after recovery"
                                     + (f" ({cause})" if cause else ""))
                     fault.recovery = "failed"
                     raise fault
+                self.shared.attached = True
                 return
             time.sleep(0)
             ctrl = self.ip.read(IP_CTRL)
+        self.shared.attached = True
 
     def _take_over(self, ctrl: int) -> tuple[str, bool]:
         """An IP someone else left running: stop it, complete the frame it waits for.
