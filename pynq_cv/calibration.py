@@ -195,7 +195,7 @@ def measure(
         finally:
             cached.freebuffer()
             uncached.freebuffer()
-        emulated = resizer.backend != "board"
+        emulated = resizer.backend != "board" or bool(getattr(hw, "emulated", False))
         desc = engine.descriptor
         family = engine.planner.costs.family
     how = f"pynq-cv calibrate on {platform.node() or 'this machine'}, best of {repeat}"

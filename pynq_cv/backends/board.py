@@ -243,6 +243,9 @@ class PynqBoard:
     ) -> None:
         pynq = _import_pynq()
         self.descriptor = descriptor or descriptor_for(board_name(board))
+        # pynq's device is the emulated one: frames are the IP's arithmetic on the host,
+        # and measuring must measure the board emulated, not this host
+        self.emulated = emulated_pl()
         self.downloaded = False
         self.shared_key: str | None = None
         if overlay is None:
