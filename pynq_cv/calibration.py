@@ -101,6 +101,7 @@ def costs_for(
             return costs, f"published defaults ({CALIBRATION_ENV}: {exc})"
     path = default_path()
     if not path.is_file():
+        # board default: calibration_kind
         hint = "run `pynq-cv calibrate`" if backend == "board" else (
             "on a board, `pynq-cv calibrate` measures it")
         return costs, f"published defaults (no calibration file; {hint})"
@@ -195,6 +196,7 @@ def measure(
         finally:
             cached.freebuffer()
             uncached.freebuffer()
+        # board default: commands (only a board's own measurement is labelled a board's)
         emulated = resizer.backend != "board" or bool(getattr(hw, "emulated", False))
         desc = engine.descriptor
         family = engine.planner.costs.family

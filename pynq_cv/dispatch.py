@@ -158,11 +158,12 @@ class Engine:
             shared=getattr(board, "shared_ip", None),
         )
         self._scratch_buf: Any = None
-        on_board = backend == "board"
+        on_board = backend == "board"  # board default: calibration_kind
         costs, self.costs_origin = calibration_mod.costs_for(
             desc.board, "board" if on_board else "emulator", calibration_source
         )
-        # Measure-at-plan-time only on a real board: on the emulator it would time the host.
+        # board default: planning (measured once per shape; an emulated board measures
+        # the board it emulates, see calibration.plan_measurer)
         measure = planning == "measure" or (planning is None and on_board)
         self.planner = Planner(
             costs, desc.clock_hz, policy,
@@ -242,7 +243,7 @@ class Resizer:
         if overlay is not None and backend is None:
             backend = "board"  # the caller's own overlay: a real board, whatever the env says
         chosen = requested_backend(backend)  # raises now, at the caller's line, on a typo
-        if overlay is not None and chosen != "board":
+        if overlay is not None and chosen != "board":  # not a default: a check of the call
             raise BackendUnavailable(f"overlay= needs the board backend, not {chosen!r}")
         if wait_for_pl is not None and not 0.0 <= float(wait_for_pl) < float("inf"):
             raise ValueError(f"wait_for_pl must be finite seconds >= 0, not {wait_for_pl!r}")
@@ -346,6 +347,7 @@ class Resizer:
                         getattr(board, "emulated", False) or board.name.startswith("emul")
                     )
                     # INFO for a real board; select.py already says when auto chose the emulator
+                    # board default: backend_notice
                     logger.log(logging.INFO if self.backend == "board" else logging.DEBUG,
                                "backend %s: %s", self.backend, self.why)
             except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:

@@ -76,7 +76,7 @@ def machine_has_pl() -> bool:
     """On a PYNQ board: ``pynq`` imports and the machine has a PL (Linux's fpga_manager, or a
     device in pynq's list), or inside ``emulate()``. Off a board the emulator may stand in;
     on one, never."""
-    if emulated_pl():
+    if emulated_pl():  # board default: backend_choice (the emulated board is the board)
         return True
     try:
         pynq = _import_pynq()
@@ -245,7 +245,7 @@ class PynqBoard:
         self.descriptor = descriptor or descriptor_for(board_name(board))
         # pynq's device is the emulated one: frames are the IP's arithmetic on the host,
         # and measuring must measure the board emulated, not this host
-        self.emulated = emulated_pl()
+        self.emulated = emulated_pl()  # not a default: which device this is
         self.downloaded = False
         self.shared_key: str | None = None
         if overlay is None:
@@ -258,7 +258,9 @@ class PynqBoard:
             self.bitstream = getattr(overlay, "bitfile_name", None) or "given"
             self.bitstream_origin = "given overlay (used as loaded, never downloaded)"
         # off a board there is no PL to share (and pynq cannot open one): no lock there
-        self._lock = PLLock(PL_LOCK_KEY).acquire(wait_for_pl) if machine_has_pl() else None
+        self._lock = (  # board default: pl_lock
+            PLLock(PL_LOCK_KEY).acquire(wait_for_pl) if machine_has_pl() else None
+        )
         try:
             if overlay is None:
                 overlay = self._load(pynq, self.bitstream, _wants_reprogram(reprogram))

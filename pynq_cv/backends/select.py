@@ -32,6 +32,19 @@ BOARD_ONLY = ("overlay", "reprogram", "dma_name", "resizer_name")
 # options the real board takes in auto mode (the rest are the emulator's)
 BOARD_OPTIONS = ("bitstream", "board", "wait_for_pl", *BOARD_ONLY)
 
+# The defaults that differ on a board (a machine with a PL, or inside ``emulate()``), each
+# decided where a ``# board default: NAME`` marker stands; tests/test_board_defaults.py
+# runs each under ``emulate()`` with the real pynq, so CI runs what a board runs.
+BOARD_DEFAULTS = {
+    "backend_choice": "auto opens the board backend (PynqBoard), never the emulator",
+    "pl_lock": "the board backend takes the machine's PL lock (one process per PL)",
+    "planning": "plans are measured once per shape, not only modelled",
+    "calibration_kind": "only a calibration measured on a board stands in for the board",
+    "backend_notice": "the backend chosen is said at INFO, not DEBUG",
+    "commands": "demo, verify and calibrate run on the board backend",
+    "run": "pynq-cv run: the patched cv2.resize on the board backend, with the profile",
+}
+
 log = logging.getLogger("pynq_cv")
 _emulator_noticed = False
 _pynq_missing_warned = False
@@ -111,7 +124,7 @@ def open_board(name: str | None = None, **options: Any) -> tuple[Any | None, str
             raise  # a board whose PL is taken, or the user's own overlay: never emulate
         from .board import fpga_manager_present, machine_has_pl
 
-        if machine_has_pl():
+        if machine_has_pl():  # board default: backend_choice
             raise BackendUnavailable(
                 f"on a PYNQ board without a usable resizer overlay ({exc}); every frame "
                 "runs cv2.resize (the emulator is never used on a board)",
