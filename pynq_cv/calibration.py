@@ -89,8 +89,17 @@ def costs_for(
     board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None = None,
     cpu_family: str | None = None,
 ) -> tuple[BoardCosts, str]:
-    """The constants in force for an engine, and a sentence saying where they came from.
+    """The constants in force for an engine, and a sentence saying where they came from and
+    which machine they describe (a board's model, a board, or a host: never left unsaid).
     A board without a shipped profile gets its CPU family's (``costs.for_board``)."""
+    costs, origin = _costs_for(board, backend, explicit, cpu_family)
+    return costs, f"{origin}; the numbers describe {costs.machine}"
+
+
+def _costs_for(
+    board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None,
+    cpu_family: str | None,
+) -> tuple[BoardCosts, str]:
     costs = cost_model.for_board(board, cpu_family)
     if isinstance(explicit, dict):
         given = costs.with_values(explicit, "given in the call", "override")
