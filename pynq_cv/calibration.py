@@ -10,8 +10,11 @@
 
 Which file is loaded: ``Resizer(calibration=path)``, else ``PYNQ_CV_CALIBRATION`` (``none``
 turns calibration off), else the default per-user file (``default_path()``) -- the default
-one only when it was measured on the same kind of backend and CPU family as the engine's,
-so a file measured through the emulator (the host's costs) never stands in for a board's.
+one only when it was measured on a board of the engine's CPU family, and only by a board
+engine: a host is not a board, so a file measured off a board (through the emulator: the
+host's costs) never replaces a board's model unless asked for by path or by
+``PYNQ_CV_CALIBRATION``. The costs returned say which machine they describe
+(``BoardCosts.machine``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,23 +68,44 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def apply(costs: BoardCosts, data: dict[str, Any], path: str) -> BoardCosts:
-    """``costs`` with the file's constants in force (each keeps the file as its source)."""
+    """``costs`` with the file's constants in force (each keeps the file as its source),
+    saying which machine they now describe."""
     note = f"{path} (measured on {data.get('backend', '?')}/{data.get('family', '?')}, " \
            f"{data.get('created', '?')})"
     values = {
         name: {"value": c["value"] if isinstance(c, dict) else c, "source": note}
         for name, c in data["constants"].items()
     }
-    return costs.with_values(values, note, "calibration")
+    board = data.get("board") or "?"
+    if data.get("backend") == "board":
+        machine = f"{board} (calibrated on the board: {path})"
+    else:
+        host = (data.get("machine") or {}).get("machine") or "?"
+        machine = f"this host ({host}, calibrated through the emulator: {path}), not a {board}"
+    return replace(costs.with_values(values, note, "calibration"), machine=machine)
 
 
 def costs_for(
     board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None = None,
+    cpu_family: str | None = None,
 ) -> tuple[BoardCosts, str]:
-    """The constants in force for an engine, and a sentence saying where they came from."""
-    costs = cost_model.for_board(board)
+    """The constants in force for an engine, and a sentence saying where they came from and
+    which machine they describe (a board's model, a board, or a host: never left unsaid).
+    A board without a shipped profile gets its CPU family's (``costs.for_board``)."""
+    costs, origin = _costs_for(board, backend, explicit, cpu_family)
+    return costs, f"{origin}; the numbers describe {costs.machine}"
+
+
+def _costs_for(
+    board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None,
+    cpu_family: str | None,
+) -> tuple[BoardCosts, str]:
+    costs = cost_model.for_board(board, cpu_family)
     if isinstance(explicit, dict):
-        return costs.with_values(explicit, "given in the call", "override"), "given in the call"
+        given = costs.with_values(explicit, "given in the call", "override")
+        if explicit:
+            given = replace(given, machine=f"{board} (model with constants given in the call)")
+        return given, "given in the call"
     if explicit is not None:
         data = read(explicit)
         return apply(costs, data, str(explicit)), f"calibration file {explicit}" + _mismatch(
@@ -109,10 +134,12 @@ def costs_for(
         data = read(path)
     except ValueError as exc:
         return costs, f"published defaults ({exc})"
-    if data.get("backend") != backend or data.get("family") != costs.family:
+    if data.get("backend") != "board" or backend != "board" or data.get("family") != costs.family:
         return costs, (
             f"published defaults ({path} was measured on {data.get('backend')}/"
-            f"{data.get('family')}, this engine is {backend}/{costs.family})"
+            f"{data.get('family')}, this engine is {backend}/{costs.family}: a calibration "
+            f"replaces a board's model by default only when measured on such a board; load it "
+            f"with calibration={str(path)!r} or {CALIBRATION_ENV}={path})"
         )
     return apply(costs, data, str(path)), f"calibration file {path}"
 
