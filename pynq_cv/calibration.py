@@ -77,7 +77,7 @@ def apply(costs: BoardCosts, data: dict[str, Any], path: str) -> BoardCosts:
         for name, c in data["constants"].items()
     }
     board = data.get("board") or "?"
-    if data.get("backend") == "board":
+    if data.get("backend") == "board":  # not a default: names the machine a file describes
         machine = f"{board} (calibrated on the board: {path})"
     else:
         host = (data.get("machine") or {}).get("machine") or "?"
@@ -134,6 +134,7 @@ def _costs_for(
         data = read(path)
     except ValueError as exc:
         return costs, f"published defaults ({exc})"
+    # board default: calibration_kind (only a board's own file stands in for its model)
     if data.get("backend") != "board" or backend != "board" or data.get("family") != costs.family:
         return costs, (
             f"published defaults ({path} was measured on {data.get('backend')}/"

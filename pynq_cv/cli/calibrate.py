@@ -25,7 +25,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for name, value in data["checks"].items():
         print(f"  check: {name} = {value * 1e3:.2f} ms")
     print(f"wrote {path}")
-    if data["backend"] == "board":
+    if data["backend"] == "board":  # not a default: says what the file will do
         print(f"  later runs on a {data['family']} board load it by default "
               "(`pynq-cv info` shows which constants are in force)")
     else:
