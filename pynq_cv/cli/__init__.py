@@ -52,6 +52,7 @@ from pynq_cv.cli.run import add_parser as add_run_parser
 from pynq_cv.cli.run import protect_command
 from pynq_cv.cli.verify import cmd_verify, exact_model, pattern_frame
 from pynq_cv.errors import SettingError
+from pynq_cv.runner import INTERRUPTED, end_as_interrupted, exit_status
 
 __all__ = [
     "INTERPOLATIONS", "PROG", "CliError", "benchmarks_dir", "build_parser", "exact_model",
@@ -165,6 +166,7 @@ def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    entry = argv is None  # the process's own command line (not a caller's list)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -175,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "run", None) is None:
                 parser.print_help(sys.stderr)
                 return 2
-            return args.run(args)
+            code = args.run(args)
+            if code == INTERRUPTED:  # the script's uncaught Ctrl-C: end as Python ends
+                return end_as_interrupted() if entry else exit_status(code)
+            return code
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     except CliError as exc:

@@ -20,7 +20,7 @@ from pynq_cv.cli.bench import format_table
 from pynq_cv.cli.common import PROG, CliError
 from pynq_cv.errors import BackendUnavailable
 from pynq_cv.profile import CallSiteProfile
-from pynq_cv.runner import ScriptNotFound, run_script
+from pynq_cv.runner import ScriptNotFound, exit_status, run_script
 
 _SHOW_WARNING = warnings.showwarning  # Python's, before the CLI's one-line form
 
@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             code = run_script(target, rest, module=args.module is not None, profile=profile)
         except ScriptNotFound as exc:
-            raise CliError(str(exc), 2) from None
+            raise CliError(str(exc), exc.code) from None
         except BackendUnavailable as exc:  # PYNQ_CV_BACKEND names no backend
             raise CliError(str(exc), 2) from None
     if profile is not None:
@@ -95,7 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if json_path is not None:
             json_path.write_text(json.dumps(
                 {"command": [target, *rest], "module": args.module is not None,
-                 "exit_code": code, "backend": _backend(), "sites": rows}, indent=2) + "\n")
+                 "exit_code": exit_status(code), "backend": _backend(), "sites": rows},
+                indent=2) + "\n")
     pynq_cv.close()
     return code
 

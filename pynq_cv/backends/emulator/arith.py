@@ -30,16 +30,18 @@ Other frames pay for per-shape weight planes: eight uint8 planes of the output's
 (8 bytes per output pixel and channel), built on the first frame of a shape.
 
 Frames above a quarter megapixel are cut into row bands run on a pool of (at most) two
-threads; OpenCV and numpy release the GIL. Work buffers are per thread and reused: fresh
+daemon threads; OpenCV and numpy release the GIL. Work buffers are per thread and reused: fresh
 multi-megabyte arrays cost more in page faults than the arithmetic does.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -179,16 +181,61 @@ def _rows(
 
 _WORKERS = max(1, min(2, os.cpu_count() or 1))
 _pool_lock = threading.Lock()
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool: tuple[int, _BandPool] | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The band pool, created lazily and anew in a forked child (its threads do not fork)."""
+class _BandPool:
+    """A few daemon threads running a frame's bands: the caller waits for its own
+    futures, so nothing is lost when the process ends, and these threads never keep a
+    process alive (a ThreadPoolExecutor's do, until interpreter exit, and a runner that
+    joins threads would wait on them forever)."""
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[None], Any, tuple[Any, ...]] | None] = (
+            queue.SimpleQueue())
+        self._threads = [
+            threading.Thread(target=self._work, name=f"pynq_cv-ip_{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self._started = False
+
+    def submit(self, fn: Any, *args: Any) -> Future[None]:
+        if not self._started:  # under _pool_lock (see _submit)
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+        future: Future[None] = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Each worker ends after the bands already queued."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 -- the caller's future raises it
+                future.set_exception(exc)
+            del job, future, fn, args  # no frame kept alive between bands
+
+
+def _submit(fn: Any, *args: Any) -> Future[None]:
+    """Run ``fn(*args)`` on the band pool, created lazily and anew in a forked child (its
+    threads do not fork)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(_WORKERS, thread_name_prefix="pynq_cv-ip"))
-        return _pool[1]
+            _pool = (os.getpid(), _BandPool(_WORKERS))
+        return _pool[1].submit(fn, *args)
 
 
 def set_workers(n: int) -> None:
@@ -199,7 +246,7 @@ def set_workers(n: int) -> None:
     with _pool_lock:
         _WORKERS = int(n)
         if _pool is not None:
-            _pool[1].shutdown(wait=False)
+            _pool[1].shutdown()
             _pool = None
 
 
@@ -278,7 +325,7 @@ class ResizePlan:
             for r0, r1 in self._bands:
                 job(frame, dst, planes, r0, r1)
             return
-        futures = [_executor().submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands]
+        futures = [_submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands]
         wait(futures)  # every band has stopped writing before an error propagates
         for future in futures:
             future.result()
