@@ -30,6 +30,7 @@ import runpy
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ from typing import Any
 
 from .backends.emulator.watchdog import EmulatedHang
 
-__all__ = ["EmulatedHang", "Emulation", "active_emulation", "emulate", "run_script_emulated"]
+__all__ = ["EmulatedHang", "Emulation", "PynqMissing", "active_emulation", "emulate",
+           "run_emulated", "run_script_emulated"]
 
 # the emulations entered in this process, innermost last (see ``active_emulation``)
 _active: list[Emulation] = []
@@ -174,6 +176,40 @@ def _register_names(device: Any) -> Any:
     return name_of
 
 
+class PynqMissing(ImportError):
+    """``pynq`` does not import here, so no pynq code can run on the emulator."""
+
+
+@contextlib.contextmanager
+def _emulated_beside(path: Path, options: dict[str, Any]) -> Iterator[Emulation]:
+    """``emulate(**options)`` with the overlay's files in the script's or notebook's own
+    folder unless ``directory`` says otherwise -- where a board image has them, so a
+    published notebook folder's relative ``Overlay("resizer.bit")`` resolves as it is.
+    Files written there for the run are removed after it; files already there are used."""
+    from .descriptors import descriptor_for
+
+    given = options.get("directory")
+    directory = Path(given) if given is not None else path.parent
+    stem = Path(descriptor_for(options.get("board", "Pynq-Z2")).bitstream).stem
+    ours = {directory / f"{stem}.bit", directory / f"{stem}.hwh"}
+    present = {file for file in ours if file.exists()}
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                emulation = stack.enter_context(emulate(**{**options, "directory": directory}))
+            except ImportError as exc:
+                raise PynqMissing(str(exc)) from None
+            except PermissionError:  # a read-only folder: the files go to a temporary one
+                if given is not None:
+                    raise
+                emulation = stack.enter_context(emulate(**{**options, "directory": None}))
+            yield emulation
+    finally:
+        for file in ours - present:
+            with contextlib.suppress(OSError):
+                file.unlink()
+
+
 def run_script_emulated(
     path: str | os.PathLike[str], argv: Sequence[str] = (), **options: Any
 ) -> dict[str, Any]:
@@ -182,15 +218,16 @@ def run_script_emulated(
     The script sees ``sys.argv == [path, *argv]``, its own directory first on ``sys.path``,
     and runs as ``__main__``; a notebook's code cells run in order in one namespace in the
     notebook's directory (as Jupyter runs them), IPython magics dropped (a ``%%timeit``
-    cell runs once). Returns the script's globals. For the CLI to wire (e.g. ``pynq-cv run
-    --emulate script.py``).
+    cell runs once). The overlay's files go to ``directory`` (default: the script's own
+    folder, see ``_emulated_beside``). Returns the script's globals; its exceptions
+    propagate. ``run_emulated`` is the command's form (``pynq-cv emulate``).
     """
     path = Path(path).resolve()
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     sys.argv = [str(path), *argv]
     sys.path.insert(0, str(path.parent))
     try:
-        with emulate(**options):
+        with _emulated_beside(path, options):
             if path.suffix == ".ipynb":
                 os.chdir(path.parent)
                 return _run_notebook(path)
@@ -199,6 +236,34 @@ def run_script_emulated(
         os.chdir(saved_cwd)
         sys.argv = saved_argv
         sys.path[:] = saved_path
+
+
+def run_emulated(path: str | os.PathLike[str], argv: Sequence[str] = (), **options: Any) -> int:
+    """``pynq-cv emulate``: run a script or notebook under :func:`emulate` as ``python
+    script.py`` runs a script (``pynq_cv.runner.run_main``: exit status, tracebacks, the
+    script's threads), overlay files as in ``run_script_emulated``. Raises
+    ``PynqMissing`` (pynq does not import) or ``ValueError`` (an unreadable notebook)
+    before running anything; returns the exit status (``runner.INTERRUPTED`` after an
+    uncaught KeyboardInterrupt)."""
+    from .runner import run_main
+
+    target = Path(path)
+    cells = None
+    if target.suffix == ".ipynb":
+        try:
+            cells = notebook_code(target)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+            raise ValueError(f"{path}: not a readable notebook ({exc})") from None
+    saved_cwd, resolved = os.getcwd(), target.resolve()
+    before = set(threading.enumerate())
+    with _emulated_beside(resolved, options):
+        try:
+            if cells is not None:  # Jupyter runs a notebook in its own folder
+                os.chdir(resolved.parent)
+                return run_main(str(resolved), argv, cells=cells, before=before)
+            return run_main(str(target), argv, before=before)
+        finally:
+            os.chdir(saved_cwd)
 
 
 def notebook_code(path: str | os.PathLike[str]) -> list[str]:
