@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import frame
-from test_run import ENV, write
+from test_run import ENV, interrupted, write
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -123,3 +123,29 @@ def test_a_script_with_pl_frames_ends_at_once_with_its_status(tmp_path, ending, 
     if status == 1:  # the script's frame only, as Python shows it
         assert re.findall(r'File "([^"]+)"', done.stderr) == [str(tmp_path / "big.py")]
     assert os.listdir(tmp_path) == ["big.py"]
+
+
+def test_one_ctrl_c_ends_an_emulated_loop_as_python_ends(tmp_path):
+    write(tmp_path, "loop.py", """\
+        import numpy as np, pynq
+        from pynq import allocate
+        ol = pynq.Overlay(pynq.PL.bitfile_name)
+        src = allocate(shape=(540, 960, 3), dtype=np.uint8)
+        dst = allocate(shape=(1080, 1920, 3), dtype=np.uint8)
+        for offset, value in ((0x10, 540), (0x18, 960), (0x20, 1080), (0x28, 1920)):
+            ol.resize_accel_0.write(offset, value)
+        print("ready", flush=True)
+        while True:
+            ol.axi_dma_0.sendchannel.transfer(src)
+            ol.axi_dma_0.recvchannel.transfer(dst)
+            ol.resize_accel_0.write(0x00, 0x01)
+            ol.axi_dma_0.sendchannel.wait()
+            ol.axi_dma_0.recvchannel.wait()
+        """)
+    status, _, err = interrupted("-m", "pynq_cv", "emulate", "loop.py", cwd=tmp_path)
+    alone, _, _ = interrupted("-c", "import time; print('ready', flush=True); time.sleep(60)",
+                              cwd=tmp_path)
+    assert status == alone != 0, err  # killed by SIGINT, as Python is
+    assert err.count("Traceback") == 1 and err.rstrip().endswith("KeyboardInterrupt"), err
+    frames = re.findall(r'File "([^"]+)"', err)
+    assert frames and frames[0] == str(tmp_path / "loop.py"), err

@@ -106,20 +106,26 @@ def test_the_scripts_threads_are_still_awaited_after_a_pl_frame(tmp_path):
 
 
 def test_one_ctrl_c_in_a_pl_loop_ends_the_run_as_python_ends(tmp_path):
-    write(tmp_path, "loop.py", BIG + """\
-    print("ready", flush=True)
+    loop = write(tmp_path, "loop.py", BIG + """\
+    done = 0
     while True:
         small = cv2.resize(frame, (960, 540))
+        done += 1
+        if done == 2:
+            print("ready", flush=True)
     """)
     report = tmp_path / "profile.json"
     alone = interrupted("loop.py", cwd=tmp_path, env=PL)
     status, out, err = interrupted("-m", "pynq_cv", "run", "--json", str(report), "loop.py",
                                    cwd=tmp_path, env=PL)
     assert status == alone[0] != 0, err  # killed by SIGINT, as Python is
-    assert traceback_of(err) == alone[2]  # one traceback, the script's frames only
-    assert err.count("Traceback") == 1 and "pynq_cv" not in traceback_of(err)
+    # one traceback of the script's frame only (the line the signal lands on varies)
+    for printed in (traceback_of(err), alone[2]):
+        assert printed.startswith("Traceback") and printed.count("Traceback") == 1, printed
+        assert printed.endswith("\nKeyboardInterrupt\n"), printed
+        assert re.findall(r'File "([^"]+)"', printed) == [str(loop)], printed
     assert err.count("pynq-cv run: cv2.resize by call site") == 1  # the profile, once
-    assert int(table_rows(err)["loop.py:6"][1]) >= 1
+    assert int(table_rows(err)["loop.py:6"][1]) >= 2
     assert json.loads(report.read_text())["exit_code"] == 130
 
 
