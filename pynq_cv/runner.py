@@ -5,7 +5,7 @@ share: ``sys.argv``, ``sys.path[0]`` and ``__main__`` as ``python script.py args
 ``python -m module args``) would set them; the exit code passed through (``sys.exit``
 codes included); an uncaught exception reported through ``sys.excepthook`` without our
 frames (nor runpy's) and exit code 1; an uncaught KeyboardInterrupt the same way and
-``INTERRUPTED``, which ``end_as_interrupted`` turns into Python's own end: killed by SIGINT.
+``INTERRUPTED``, which ``finish`` turns into Python's own end: killed by SIGINT.
 Before returning it waits for the script's non-daemon threads, as the interpreter would
 before exiting, so their frames are still patched and profiled -- never for pynq_cv's own
 threads, and the script's ``ThreadPoolExecutor``s are shut down as the interpreter shuts
@@ -67,15 +67,38 @@ def exit_code(code: Any) -> int:
     return 1
 
 
-def end_as_interrupted() -> int:
-    """End the process as Python ends after an uncaught KeyboardInterrupt: atexit handlers
-    run, then SIGINT with its default action (a shell reports 130). Returns 130 where the
-    signal cannot end the process."""
+class Abandoned(int):
+    """The script's exit status, after a Ctrl-C stopped the wait for its threads: Python
+    then exits with that status without waiting any longer (``finish`` does the same)."""
+
+
+def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
+
+
+def finish(code: int) -> int:
+    """End the process as Python ends after the script ended with ``code`` (a command's own
+    process only): killed by SIGINT after an uncaught KeyboardInterrupt, at once (no
+    more waiting for threads) after a Ctrl-C cut the wait for them; else the status."""
+    if code == INTERRUPTED:
+        return end_as_interrupted()
+    if isinstance(code, Abandoned):
+        _flush_std_streams()
+        atexit._run_exitfuncs()
+        _flush_std_streams()
+        os._exit(int(code))
+    return code
+
+
+def end_as_interrupted() -> int:
+    """End the process as Python ends after an uncaught KeyboardInterrupt: atexit handlers
+    run, then SIGINT with its default action (a shell reports 130). Returns 130 where the
+    signal cannot end the process."""
+    _flush_std_streams()
     if os.name != "posix":
         return 130
     atexit._run_exitfuncs()
@@ -207,6 +230,17 @@ def _wait_for_threads(before: set[threading.Thread]) -> None:
             thread.join()
 
 
+def _await_script_threads(before: set[threading.Thread]) -> bool:
+    """``_wait_for_threads``; False if Ctrl-C cut it short, which Python reports (as an
+    exception ignored at shutdown) and then stops waiting."""
+    try:
+        _wait_for_threads(before)
+        return True
+    except KeyboardInterrupt:
+        print(f"Exception ignored in: {threading!r}\nKeyboardInterrupt: ", file=sys.stderr)
+        return False
+
+
 # -- running ------------------------------------------------------------------------------
 
 
@@ -250,7 +284,8 @@ def _run_path(target: str) -> None:
 
 
 def _execute(target: str, module: bool, before: set[threading.Thread],
-             cells: Sequence[str] | None) -> None:
+             cells: Sequence[str] | None) -> bool:
+    """Run the script; False if a Ctrl-C cut short the wait for its threads."""
     if module:
         try:
             spec = importlib.util.find_spec(target)
@@ -259,22 +294,23 @@ def _execute(target: str, module: bool, before: set[threading.Thread],
         if spec is None:
             raise ScriptNotFound(f"no module named {target!r}")
         runpy.run_module(target, run_name="__main__", alter_sys=True)
-    elif cells is not None:  # a notebook's code cells, in order, in one namespace
+        return True
+    if cells is not None:  # a notebook's code cells, in order, in one namespace
         path = os.path.abspath(target)
         with _as_main(target) as namespace:
             for number, code in enumerate(cells, 1):
                 exec(compile(code, f"{path}[cell {number}]", "exec", dont_inherit=True),
                      namespace)
-            _wait_for_threads(before)
-    elif os.path.isfile(target) and not target.endswith((".zip", ".pyz")):
+            return _await_script_threads(before)
+    if os.path.isfile(target) and not target.endswith((".zip", ".pyz")):
         with io.open_code(os.path.abspath(target)) as file:
             source = file.read()
         code = compile(source, os.path.abspath(target), "exec", dont_inherit=True)
         with _as_main(target) as namespace:
             exec(code, namespace)
-            _wait_for_threads(before)  # the script's threads still see their __main__
-    else:
-        _run_path(target)
+            return _await_script_threads(before)  # their __main__ is still in place
+    _run_path(target)
+    return True
 
 
 def run_main(target: str, args: Sequence[str] = (), *, module: bool = False,
@@ -282,7 +318,8 @@ def run_main(target: str, args: Sequence[str] = (), *, module: bool = False,
              before: set[threading.Thread] | None = None) -> int:
     """Run ``target`` as ``python target args`` (``module``: ``python -m target args``;
     ``cells``: a notebook's code cells, run as one script named ``target``) and return the
-    exit status Python would give, or ``INTERRUPTED`` after an uncaught KeyboardInterrupt.
+    exit status Python would give, or ``INTERRUPTED`` after an uncaught KeyboardInterrupt
+    (an ``Abandoned`` status when a Ctrl-C cut the wait for the script's threads short).
 
     Raises ``ScriptNotFound`` before running anything when there is nothing to run."""
     if not module and not os.path.exists(target):
@@ -293,24 +330,26 @@ def run_main(target: str, args: Sequence[str] = (), *, module: bool = False,
     sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(target)))
     try:
         with _thread_tracebacks_as_theirs():
+            cut = False  # a Ctrl-C stopped the wait for the script's threads
+            code = INTERRUPTED
             try:
-                _execute(target, module, before, cells)
-                code = 0
-            except SystemExit as exc:
-                code = exit_code(exc.code)
-            except KeyboardInterrupt as exc:
-                _report_uncaught(exc)
-                code = INTERRUPTED
-            except ScriptNotFound:
-                raise
-            except BaseException as exc:  # noqa: BLE001 -- reported as Python would, exit 1
-                _report_uncaught(exc)
-                code = 1
-            try:
-                _wait_for_threads(before)
-            except KeyboardInterrupt:
-                code = INTERRUPTED
-        return code
+                try:
+                    cut = not _execute(target, module, before, cells)
+                    code = 0
+                except SystemExit as exc:
+                    code = exit_code(exc.code)
+                except KeyboardInterrupt as exc:
+                    _report_uncaught(exc)
+                    code = INTERRUPTED
+                except ScriptNotFound:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 -- reported as Python would
+                    _report_uncaught(exc)
+                    code = 1
+            except KeyboardInterrupt:  # Ctrl-C while its end was handled: no more waiting
+                cut = True
+            cut = cut or not _await_script_threads(before)
+        return Abandoned(code) if cut and code != INTERRUPTED else code
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
@@ -348,5 +387,5 @@ def exit_status(code: int) -> int:
     return 128 + signal.SIGINT if code == INTERRUPTED else code
 
 
-__all__ = ["INTERRUPTED", "ScriptNotFound", "end_as_interrupted", "exit_code", "exit_status",
-           "run_main", "run_script", "strip_our_frames"]
+__all__ = ["INTERRUPTED", "Abandoned", "ScriptNotFound", "end_as_interrupted", "exit_code",
+           "exit_status", "finish", "run_main", "run_script", "strip_our_frames"]

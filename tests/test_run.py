@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import cv2
@@ -152,12 +153,14 @@ def test_sys_exit_codes_pass_through(tmp_path, code, status, err):
 
 
 def interrupted(*args: str, cwd: Path, env: dict[str, str] | None = None,
-                ready: str = "ready\n") -> tuple[int, str, str]:
-    """Start ``python args``, send SIGINT once it printed ``ready``; (status, out, err)."""
+                ready: str = "ready\n", delay: float = 0.0) -> tuple[int, str, str]:
+    """Start ``python args``, send SIGINT ``delay`` s after it printed ``ready``; (status,
+    out, err)."""
     proc = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env or ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline() == ready
+        time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

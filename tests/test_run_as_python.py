@@ -129,6 +129,23 @@ def test_one_ctrl_c_in_a_pl_loop_ends_the_run_as_python_ends(tmp_path):
     assert json.loads(report.read_text())["exit_code"] == 130
 
 
+def test_ctrl_c_while_waiting_for_the_scripts_threads_ends_as_python_ends(tmp_path):
+    write(tmp_path, "thr.py", """\
+        import sys, threading, time
+        threading.Thread(target=time.sleep, args=(60,)).start()  # outlives the script
+        print("ready", flush=True)
+        sys.exit(6)
+        """)
+    alone = interrupted("thr.py", cwd=tmp_path, delay=0.5)  # the script has ended by then
+    status, _, err = interrupted("-m", "pynq_cv", "run", "--profile", "thr.py", cwd=tmp_path,
+                                 delay=0.5)
+    assert status == alone[0] == 6  # the script's status; the thread is not awaited further
+    for printed in (err, alone[2]):
+        assert printed.startswith("Exception ignored in: <module 'threading'"), printed
+        assert "KeyboardInterrupt" in printed and "Traceback" not in printed.split("\n")[0]
+    assert err.count("pynq-cv run: cv2.resize by call site") == 1
+
+
 def test_interrupted_is_130_for_a_caller_of_main():
     assert exit_status(INTERRUPTED) == 130 and exit_status(7) == 7
 

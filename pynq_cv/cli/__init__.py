@@ -52,7 +52,7 @@ from pynq_cv.cli.run import add_parser as add_run_parser
 from pynq_cv.cli.run import protect_command
 from pynq_cv.cli.verify import cmd_verify, exact_model, pattern_frame
 from pynq_cv.errors import SettingError
-from pynq_cv.runner import INTERRUPTED, end_as_interrupted, exit_status
+from pynq_cv.runner import exit_status, finish
 
 __all__ = [
     "INTERPOLATIONS", "PROG", "CliError", "benchmarks_dir", "build_parser", "exact_model",
@@ -177,10 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "run", None) is None:
                 parser.print_help(sys.stderr)
                 return 2
-            code = args.run(args)
-            if code == INTERRUPTED:  # the script's uncaught Ctrl-C: end as Python ends
-                return end_as_interrupted() if entry else exit_status(code)
-            return code
+            code = args.run(args)  # run/emulate: the process ends as Python's would
+            return finish(code) if entry else exit_status(code)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     except CliError as exc:
