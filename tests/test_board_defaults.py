@@ -250,5 +250,5 @@ def test_board_default_run_of_an_unmodified_script_on_the_emulated_board(tmp_pat
     assert done.returncode == 7, done.stderr[-2000:]
     assert "STATS board 3 3" in done.stdout, done.stdout + done.stderr[-2000:]
     rows = json.loads(report.read_text())
-    rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+    rows = rows.get("sites", rows) if isinstance(rows, dict) else rows
     assert sum(r.get("pl", 0) for r in rows) == 3, rows
