@@ -238,6 +238,9 @@ class Resizer:
         ``PYNQ_CV_COMPARE``) also computes PL frames with cv2 and counts the difference in
         ``stats()["compare"]`` (see watch.py)."""
         _check_settings(budget_bytes, deadlines, breaker, stats, fallback)
+        _check_kinds(backend=backend, calibration=calibration, planning=planning,
+                     reprogram=reprogram, wait_for_pl=wait_for_pl, strict=strict,
+                     compare=compare)
         _check_backend_options(backend, backend_options)
         if overlay is not None and backend is None:
             backend = "board"  # the caller's own overlay: a real board, whatever the env says
@@ -615,14 +618,19 @@ class Resizer:
         )
         return result
 
-    def _abort(self, job: Job, ticket: Any = None) -> None:
-        """Give back everything ``job`` holds, whatever it got to; idempotent. The DMA is
-        stopped before its buffers go back, so nothing writes them afterwards."""
+    def _abort(self, job: Job) -> None:
+        """Give back everything ``job`` holds, its turn too; idempotent."""
+        self._release(job)
+        self._turn.leave(job)
+
+    @staticmethod
+    def _release(job: Job) -> None:
+        """Give back the IP and the buffers ``job`` holds (not its turn); idempotent. The DMA
+        is stopped before its buffers go back, so nothing writes them afterwards."""
         engine = job.engine
         if job.inflight is not None:
             engine.driver.abandon(job.inflight)
         engine.pool.release_held(job)
-        self._turn.leave(job if ticket is None else ticket)
 
     def _fault(self, fault: Exception) -> tuple[str, tuple[str, str]]:
         """Count a fault and feed the breaker; returns the fallback reason and the warning
@@ -808,6 +816,27 @@ def _check_settings(
         raise TypeError(f"stats must be a pynq_cv Stats, got {stats!r}")
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+
+
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {  # None is always allowed: the default
+    "backend": ((str,), "a backend name (str)"),
+    "calibration": ((str, os.PathLike, dict), "a file path or a dict of cost constants"),
+    "planning": ((str,), "'estimate' or 'measure'"),
+    "reprogram": ((bool,), "True or False"),
+    "wait_for_pl": ((int, float), "seconds (a number)"),
+    "strict": ((bool,), "True or False"),
+    "compare": ((bool,), "True or False"),
+}
+
+
+def _check_kinds(**settings: Any) -> None:
+    """A setting of the wrong type fails here in one line naming it, not inside a frame."""
+    for name, value in settings.items():
+        kinds, what = _KINDS[name]
+        if value is not None and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        ):
+            raise SettingError(f"{name} must be {what}, got {value!r}")
 
 
 def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None:
