@@ -59,6 +59,7 @@ from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault, SettingError
+from .forklocks import module_lock
 from .log import debug_on, logger, on_level_change
 from .planner import Planner, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
@@ -866,7 +867,7 @@ def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None
 
 
 _resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
-_resizers_lock = threading.Lock()  # never held while logging or calling out
+_resizers_lock = module_lock(__name__, "_resizers_lock")  # never held while calling out
 _inherited: list[Engine] = []  # a parent's engines, kept (never closed) in a forked child
 
 
@@ -877,8 +878,6 @@ def _after_fork_in_child() -> None:
     (that would free the parent's buffers). The next eligible frame opens an engine like
     any new process would: an emulated board of its own, or -- on a real board, whose PL
     lock the parent holds -- nothing (frames go to cv2 with ``pl_in_use``)."""
-    global _default_lock
-    _default_lock = threading.Lock()
     for resizer in list(_resizers):
         engine = resizer._engine
         if engine is not None:
@@ -893,7 +892,7 @@ if hasattr(os, "register_at_fork"):
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
 
 _default: Resizer | None = None
-_default_lock = threading.Lock()
+_default_lock = module_lock(__name__, "_default_lock")
 
 
 # -- which engines watch their frames ------------------------------------------------------
