@@ -3,8 +3,9 @@ pipeline, turn, driver and pool, and after every C call they make, in turn
 (``sys.settrace``, ``sys.setprofile``) -- and at every line of the standard library's
 threading code (``threading``, ``concurrent.futures``, ``queue``) they call, where CPython
 also delivers signals (e.g. inside ``Condition.__enter__``, after its lock is taken) --
-for ``resize``, ``submit``, ``stream``, ``lend`` and ``close``. Afterwards no lock is held, no buffer is in use, every other
-call's frame is intact, and the next frame is exact on the PL."""
+for ``resize``, ``submit``, ``stream``, ``lend`` and ``close``. Afterwards no lock is held,
+no buffer is in use, every other call's frame is intact, and the next frame is exact on the
+PL."""
 
 from __future__ import annotations
 

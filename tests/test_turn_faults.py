@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from conftest import frame
 
-import pynq_cv
 from pynq_cv.backends.emulator.arith import resize_exact
 from pynq_cv.dispatch import Resizer
 from pynq_cv.errors import PLFault
