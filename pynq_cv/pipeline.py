@@ -222,8 +222,9 @@ class PendingFrame:
                 else:
                     self._settle()
                     owner._turn.leave(ticket)
-                    self._cpu_unless_done("fault_busy")  # (done unless another thread
-            except BaseException:  # gave up on the turn and claimed the frame)
+                    # done, unless a thread told busy claimed it first: wait for its value
+                    self._cpu_unless_done("fault_busy")
+            except BaseException:
                 owner._turn.leave(ticket)
                 raise
             if self._warning is not None:
