@@ -3,11 +3,13 @@ fresh engines and locks: its frames are exact, on its own emulated PL, in bounde
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import threading
 import time
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 from conftest import frame
@@ -41,7 +43,7 @@ def child_checks(explicit) -> int:
     return 0
 
 
-def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines():
+def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines(tmp_path):
     explicit = pynq_cv.Resizer("emulator")
     stop = threading.Event()
     busy = frame(480, 640, seed=1)
@@ -54,6 +56,11 @@ def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines():
         threading.Thread(target=capture, args=(pynq_cv.resize,)),
         threading.Thread(target=capture, args=(explicit.resize,)),
     ]
+    # OpenCV's own thread pool is not fork-safe (opencv/opencv#5150): a child forked while a
+    # parent thread is inside a parallel cv2 call can hang in its first one, whatever
+    # pynq_cv does. Serial cv2 for this test, which is about pynq_cv's own state.
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     for t in threads:
         t.start()
     statuses = []
@@ -66,6 +73,8 @@ def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines():
             if pid == 0:  # the child: never return into pytest
                 code = 1
                 try:
+                    report = open(tmp_path / f"child{len(statuses)}.txt", "w")  # noqa: SIM115
+                    faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=report, exit=True)
                     t0 = time.perf_counter()
                     code = child_checks(explicit)
                     if code == 0 and time.perf_counter() - t0 > CHILD_FRAMES_SECONDS:
@@ -89,4 +98,6 @@ def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines():
         for t in threads:
             t.join(timeout=10)
         explicit.close()
-    assert statuses == [0] * FORKS
+        cv2.setNumThreads(cv2_threads)
+    where = [(tmp_path / f"child{k}.txt").read_text() for k, s in enumerate(statuses) if s]
+    assert statuses == [0] * FORKS, (statuses, where[:2])
