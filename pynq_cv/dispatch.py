@@ -30,7 +30,8 @@ by ``with`` statements written on one line. Another caller's frame is never give
 interrupted wait for a submitted frame turns that frame into a CPU frame for its owner.
 
 Fork: ``os.register_at_fork`` gives every ``Resizer`` in a child fresh locks and no engine
-(it reopens lazily); the parent's board is not touched. On a real board two processes must
+(it reopens lazily); module-level locks are made by ``forklocks``, which renews them all.
+The parent's board is not touched. On a real board two processes must
 not drive the PL at once.
 """
 

@@ -3,16 +3,15 @@ fresh engines and locks: its frames are exact, on its own emulated PL, in bounde
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import threading
 import time
-import warnings
 
 import cv2
 import numpy as np
 import pytest
 from conftest import frame
+from forking import in_child, reports
 
 import pynq_cv
 from pynq_cv import dispatch
@@ -43,6 +42,14 @@ def child_checks(explicit) -> int:
     return 0
 
 
+def timed_checks(explicit) -> int:
+    t0 = time.perf_counter()
+    code = child_checks(explicit)
+    if code == 0 and time.perf_counter() - t0 > CHILD_FRAMES_SECONDS:
+        code = 6  # exact, but not in bounded time
+    return code
+
+
 def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines(tmp_path):
     explicit = pynq_cv.Resizer("emulator")
     stop = threading.Event()
@@ -66,38 +73,13 @@ def test_a_fork_while_threads_are_mid_frame_gives_the_child_working_engines(tmp_
     statuses = []
     try:
         time.sleep(0.05)
-        for _ in range(FORKS):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads alive
-                pid = os.fork()
-            if pid == 0:  # the child: never return into pytest
-                code = 1
-                try:
-                    report = open(tmp_path / f"child{len(statuses)}.txt", "w")  # noqa: SIM115
-                    faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=report, exit=True)
-                    t0 = time.perf_counter()
-                    code = child_checks(explicit)
-                    if code == 0 and time.perf_counter() - t0 > CHILD_FRAMES_SECONDS:
-                        code = 6  # exact, but not in bounded time
-                finally:
-                    os._exit(code)
-            end = time.monotonic() + CHILD_SECONDS
-            while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    statuses.append(os.waitstatus_to_exitcode(status))
-                    break
-                if time.monotonic() > end:
-                    os.kill(pid, 9)
-                    os.waitpid(pid, 0)
-                    statuses.append("hung")
-                    break
-                time.sleep(0.005)
+        for k in range(FORKS):
+            statuses.append(in_child(lambda: timed_checks(explicit), CHILD_SECONDS,
+                                     tmp_path / f"child{k}.txt"))
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=10)
         explicit.close()
         cv2.setNumThreads(cv2_threads)
-    where = [(tmp_path / f"child{k}.txt").read_text() for k, s in enumerate(statuses) if s]
-    assert statuses == [0] * FORKS, (statuses, where[:2])
+    assert statuses == [0] * FORKS, (statuses, reports(statuses, tmp_path)[:2])

@@ -5,16 +5,15 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
 import os
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
 from conftest import frame
+from forking import in_child, reports
 
 import pynq_cv
 from pynq_cv.backends.emulator.arith import resize_exact
@@ -27,20 +26,17 @@ SRC = frame(24, 32, seed=3)
 WANT = resize_exact(SRC, 12, 16)
 
 
-def child(report: str) -> int:
-    """In the child: an exit status (0: all done, exact, on the PL, in bounded time)."""
-    with open(report, "w") as out:  # where a hang is, if there is one
-        faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=out, exit=True)
-        rz = pynq_cv.Resizer("emulator")
-        if not np.array_equal(rz.resize(SRC, (16, 12)), WANT) or rz.stats.snapshot()["pl"] != 1:
-            return 2
-        logging.getLogger("pynq_cv").setLevel(logging.ERROR)  # rewatch_all
-        default = pynq_cv.use_backend("emulator")
-        if not np.array_equal(pynq_cv.resize(SRC, (16, 12)), WANT):
-            return 3
-        rz.close()
-        default.close()
-        faulthandler.cancel_dump_traceback_later()
+def child() -> int:
+    """In the child: an exit status (0: all done, exact, on the PL)."""
+    rz = pynq_cv.Resizer("emulator")
+    if not np.array_equal(rz.resize(SRC, (16, 12)), WANT) or rz.stats.snapshot()["pl"] != 1:
+        return 2
+    logging.getLogger("pynq_cv").setLevel(logging.ERROR)  # rewatch_all
+    default = pynq_cv.use_backend("emulator")
+    if not np.array_equal(pynq_cv.resize(SRC, (16, 12)), WANT):
+        return 3
+    rz.close()
+    default.close()
     return 0
 
 
@@ -71,36 +67,14 @@ def test_forks_while_a_thread_builds_and_closes_resizers_never_hang_the_child(tm
     try:
         time.sleep(0.02)
         for k in range(FORKS):
-            report = str(tmp_path / f"child{k}.txt")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads alive
-                pid = os.fork()
-            if pid == 0:  # the child: never return into pytest
-                code = 1
-                try:
-                    code = child(report)
-                finally:
-                    os._exit(code)
             t0 = time.monotonic()
-            end = t0 + CHILD_SECONDS
-            while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    statuses.append(os.waitstatus_to_exitcode(status))
-                    break
-                if time.monotonic() > end:
-                    os.kill(pid, 9)
-                    os.waitpid(pid, 0)
-                    statuses.append("hung")
-                    break
-                time.sleep(0.002)
+            statuses.append(in_child(child, CHILD_SECONDS, tmp_path / f"child{k}.txt"))
             took.append(time.monotonic() - t0)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
         logger.setLevel(level)
-    where = [open(tmp_path / f"child{k}.txt").read() for k, s in enumerate(statuses) if s]
     median = sorted(took)[len(took) // 2]
     print(f"{FORKS} forks: slowest child {max(took):.3f} s, median {median:.3f} s")
-    assert statuses == [0] * FORKS, (statuses, where[:2])
+    assert statuses == [0] * FORKS, (statuses, reports(statuses, tmp_path)[:2])

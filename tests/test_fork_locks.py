@@ -10,9 +10,9 @@ import json
 import os
 import pkgutil
 import threading
-import warnings
 
 import pytest
+from forking import in_child, reports
 
 import pynq_cv
 from pynq_cv import forklocks
@@ -79,7 +79,7 @@ def test_the_module_locks_are_made_by_the_registry():
     assert ("pynq_cv.dispatch", "_default_lock") in forklocks.registered()
 
 
-def test_every_module_lock_is_free_in_a_forked_child_even_if_held_at_fork():
+def test_every_module_lock_is_free_in_a_forked_child_even_if_held_at_fork(tmp_path):
     locks = module_locks()
     assert "pynq_cv.dispatch._resizers_lock" in locks and len(locks) >= 5, sorted(locks)
     held, release, ready = [], threading.Event(), threading.Event()
@@ -96,28 +96,18 @@ def test_every_module_lock_is_free_in_a_forked_child_even_if_held_at_fork():
     holder = threading.Thread(target=hold)
     holder.start()
     assert ready.wait(30)
-    read, write = os.pipe()
+    found = tmp_path / "stuck.json"
+
+    def child() -> int:
+        found.write_text(json.dumps(
+            [where for where in locks if not resolve(where).acquire(timeout=1)]))
+        return 0
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads alive
-            pid = os.fork()
-        if pid == 0:  # the child: never return into pytest
-            code = 1
-            try:
-                stuck = [where for where in locks if not resolve(where).acquire(timeout=1)]
-                os.write(write, json.dumps(stuck).encode())
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write)
-        chunks = []
-        while chunk := os.read(read, 65536):
-            chunks.append(chunk)
-        _, status = os.waitpid(pid, 0)
+        status = in_child(child, CHILD_SECONDS, tmp_path / "child0.txt")
     finally:
         release.set()
         holder.join(30)
-        os.close(read)
-    assert os.waitstatus_to_exitcode(status) == 0
-    stuck = json.loads(b"".join(chunks) or b"null")
+    assert status == 0, reports([status], tmp_path)
+    stuck = json.loads(found.read_text())
     assert stuck == [], f"held forever in a forked child (not renewed): {stuck}"
