@@ -62,7 +62,7 @@ from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault, SettingError
 from .forklocks import module_lock
 from .log import debug_on, logger, on_level_change
-from .planner import Planner, resolve_policy
+from .planner import Planner, resolve_fps, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
 from .timing import frame_seconds
@@ -138,7 +138,7 @@ class Engine:
     def __init__(
         self, board: Any, budget_bytes: int | None, deadlines: Deadlines,
         policy: str | None = None, calibration_source: Any = None, backend: str = "emulator",
-        planning: str | None = None,
+        planning: str | None = None, fps: float | None = None,
     ) -> None:
         desc: OverlayDescriptor = board.descriptor
         self.board = board
@@ -160,15 +160,17 @@ class Engine:
             shared=getattr(board, "shared_ip", None),
         )
         self._scratch_buf: Any = None
-        on_board = backend == "board"
+        on_board = backend == "board"  # board default: calibration_kind
         costs, self.costs_origin = calibration_mod.costs_for(
-            desc.board, "board" if on_board else "emulator", calibration_source
+            desc.board, "board" if on_board else "emulator", calibration_source,
+            getattr(desc, "cpu_family", None),
         )
-        # Measure-at-plan-time only on a real board: on the emulator it would time the host.
+        # board default: planning (measured once per shape; an emulated board measures
+        # the board it emulates, see calibration.plan_measurer)
         measure = planning == "measure" or (planning is None and on_board)
         self.planner = Planner(
             costs, desc.clock_hz, policy,
-            measure=calibration_mod.plan_measurer(self) if measure else None,
+            measure=calibration_mod.plan_measurer(self) if measure else None, fps=fps,
         )
 
     def _scratch(self, nbytes: int) -> Any:
@@ -221,6 +223,7 @@ class Resizer:
         fallback: str = "exact",
         strict: bool | None = None,
         compare: bool | None = None,
+        fps: float | None = None,
         **backend_options: Any,
     ) -> None:
         """``policy``: which eligible frames go to the PL (see ``planner``; default
@@ -228,7 +231,9 @@ class Resizer:
         constants (default: ``PYNQ_CV_CALIBRATION``, else the per-user file). ``planning``:
         ``"estimate"`` (the cost model) or ``"measure"`` (time both paths on scratch buffers
         once per new shape; the default on a real board). ``overlay``, ``reprogram``,
-        ``wait_for_pl``: see the class docstring.
+        ``wait_for_pl``: see the class docstring. ``fps``: the source's frame rate (default
+        ``PYNQ_CV_FPS``): under ``offload`` and ``auto`` a stream's frames go to the PL only
+        if it keeps up with that rate (see ``planner``).
 
         ``fallback``: how a frame the PL should have computed but could not (a hardware
         fault, an open circuit breaker) is computed instead: ``"exact"`` (default) with the
@@ -247,7 +252,7 @@ class Resizer:
         if overlay is not None and backend is None:
             backend = "board"  # the caller's own overlay: a real board, whatever the env says
         chosen = requested_backend(backend)  # raises now, at the caller's line, on a typo
-        if overlay is not None and chosen != "board":
+        if overlay is not None and chosen != "board":  # not a default: a check of the call
             raise BackendUnavailable(f"overlay= needs the board backend, not {chosen!r}")
         if wait_for_pl is not None and not 0.0 <= float(wait_for_pl) < float("inf"):
             raise ValueError(f"wait_for_pl must be finite seconds >= 0, not {wait_for_pl!r}")
@@ -257,6 +262,7 @@ class Resizer:
             if value is not None:
                 backend_options[key] = value
         self.policy = resolve_policy(policy)  # a bad name fails here, not inside a frame
+        self.fps = resolve_fps(fps)  # the source's frame rate (planner.py), or None
         if planning not in (None, "estimate", "measure"):
             raise SettingError(f"planning must be 'estimate' or 'measure', got {planning!r}")
         if isinstance(calibration, (str, os.PathLike)):
@@ -345,12 +351,13 @@ class Resizer:
                 else:
                     self._engine = Engine(
                         board, self.budget_bytes, self.deadlines, self.policy,
-                        self.calibration, self.backend, self.planning,
+                        self.calibration, self.backend, self.planning, self.fps,
                     )
                     self.stats.emulated = bool(
                         getattr(board, "emulated", False) or board.name.startswith("emul")
                     )
                     # INFO for a real board; select.py already says when auto chose the emulator
+                    # board default: backend_notice
                     logger.log(logging.INFO if self.backend == "board" else logging.DEBUG,
                                "backend %s: %s", self.backend, self.why)
             except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
@@ -986,7 +993,7 @@ def close_default() -> None:
                 old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
                 breaker=old.breaker, stats=old.stats, policy=old.policy,
                 calibration=old.calibration, planning=old.planning, fallback=old.fallback,
-                strict=old.strict, compare=old.compare, **old.backend_options,
+                strict=old.strict, compare=old.compare, fps=old.fps, **old.backend_options,
             )
             old.breaker.reset()  # a fresh engine deserves a fresh chance
     if old is not None:

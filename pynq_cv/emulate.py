@@ -12,6 +12,12 @@ as a bitstream load resets them, ``register_map`` binds, ``allocate`` gives cont
 buffers (coherent unless ``cacheable=1``, as on a board) and pynq's ``DMA`` runs on the
 emulated registers. Nothing of pynq is patched: the emulated board is a ``pynq.Device``.
 
+The emulated board is the named board, as a PYNQ image makes it known: ``BOARD`` names it
+(pynq images set it in the environment; ``PynqBoard`` picks its descriptor from it) and
+``PYNQ_CV_BITSTREAM`` points at its resizer overlay (on an image: the installed
+pynq-helloworld), both restored on exit. So pynq_cv's default backend choice, ``PynqBoard``,
+the PL lock and measured planning run here as they run on that board.
+
 ``pynq`` is imported when the context is entered, never at import.
 """
 
@@ -31,7 +37,10 @@ from typing import Any
 
 from .backends.emulator.watchdog import EmulatedHang
 
-__all__ = ["EmulatedHang", "Emulation", "emulate", "run_script_emulated"]
+__all__ = ["EmulatedHang", "Emulation", "active_emulation", "emulate", "run_script_emulated"]
+
+# the emulations entered in this process, innermost last (see ``active_emulation``)
+_active: list[Emulation] = []
 
 
 @dataclass
@@ -47,6 +56,28 @@ class Emulation:
         return str(Path(self.bitstream).with_suffix(".hwh"))
 
 
+def active_emulation() -> Emulation | None:
+    """The innermost ``emulate()`` block this process is in (None outside): its PL is
+    "the machine's PL" for the board backend, as ``/sys/class/fpga_manager`` is on a board."""
+    return _active[-1] if _active else None
+
+
+@contextlib.contextmanager
+def _board_identity(board: str, bitstream: str) -> Iterator[None]:
+    """``BOARD`` and ``PYNQ_CV_BITSTREAM`` as on the board's PYNQ image; restored after."""
+    saved = {name: os.environ.get(name) for name in ("BOARD", "PYNQ_CV_BITSTREAM")}
+    os.environ["BOARD"] = board
+    os.environ["PYNQ_CV_BITSTREAM"] = bitstream
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def emulate(
     board: str = "Pynq-Z2",
@@ -58,8 +89,10 @@ def emulate(
 ) -> Iterator[Emulation]:
     """Make pynq's default device an emulated ``board`` with the resizer overlay loaded.
 
-    ``hwh``: the overlay's ``.hwh`` (e.g. a board's real one); default: generated from the
-    board's descriptor. It is what the emulated PL holds from the start, so
+    ``hwh``: the overlay's ``.hwh`` (e.g. a board's real one, or a user's own build with
+    the DMA and resizer at other addresses: emulated there); checked against ``board``
+    first (``ValueError`` naming the file and the first mismatch); default: generated
+    from the board's descriptor. It is what the emulated PL holds from the start, so
     ``Overlay(emu.bitstream, download=False)`` attaches to it, and its DMA length width
     is the emulated one. ``pace``: pynq's waits take the frame's modelled board time.
     ``watchdog``: seconds after which a wait that would hang a board raises
@@ -70,7 +103,7 @@ def emulate(
     a boot into another design), so e.g. ``PynqBoard`` downloads it itself.
     """
     from .backends.emulator import EmulatedBoard
-    from .backends.emulator.hwh import write_overlay
+    from .backends.emulator.hwh import check_hwh, write_overlay
     from .backends.emulator.pynq_device import emulated_pynq_device
     from .backends.emulator.watchdog import Watchdog
     from .descriptors import descriptor_for
@@ -91,6 +124,7 @@ def emulate(
         directory = scratch
     try:
         if hwh is not None:
+            descriptor = check_hwh(hwh, descriptor)  # at the addresses it gives
             Path(directory).mkdir(parents=True, exist_ok=True)
             target = Path(directory) / f"{Path(descriptor.bitstream).stem}.hwh"
             if target.exists() and not target.samefile(hwh):
@@ -103,11 +137,19 @@ def emulate(
             with emulated_pynq_device(emulated) as device:
                 if loaded:
                     device.load(str(bit))
+                else:
+                    emulated.overlay.erase()  # nothing answers until a download
                 if watchdog is not None:
                     device.monitor = Watchdog(
                         watchdog, emulated.overlay.stall_reason, _register_names(device)
                     )
-                yield Emulation(str(bit), emulated, device)
+                emulation = Emulation(str(bit), emulated, device)
+                with _board_identity(descriptor.board, str(bit)):
+                    _active.append(emulation)
+                    try:
+                        yield emulation
+                    finally:
+                        _active.remove(emulation)
         finally:
             emulated.close()
     finally:

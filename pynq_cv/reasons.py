@@ -28,6 +28,12 @@ FALLBACK_REASONS: dict[str, str] = {
                   "cv2 to finish this frame sooner than the PL",
     "cpu_cheaper": "the routing plan (policy offload, or auto for a stream) expects cv2 to "
                    "cost the CPU less than driving the PL",
+    "cpu_higher_rate": "the routing plan (policy throughput; offload or auto for a stream "
+                       "without a source rate) expects cv2 to keep a higher frame rate than "
+                       "the PL: the PL would lower it",
+    "pl_too_slow_for_rate": "the routing plan (policy offload, or auto for a stream, with the "
+                            "source's fps given) expects the PL to fall behind the source's "
+                            "frame rate",
     "policy_cpu": "the routing policy is cpu (PYNQ_CV_POLICY=cpu or Resizer(policy='cpu'))",
     "breaker_open": "the PL failed several frames in a row; the circuit breaker rests it",
     "backend_cpu": "the CPU backend is in use (PYNQ_CV_BACKEND=cpu or use_backend('cpu'))",
@@ -42,7 +48,9 @@ FALLBACK_REASONS: dict[str, str] = {
     "arguments_rejected": "cv2 cannot parse the call's arguments; cv2 raises its own error",
 }
 
-POLICY_REASONS = frozenset({"cpu_faster", "cpu_cheaper", "policy_cpu"})
+POLICY_REASONS = frozenset({
+    "cpu_faster", "cpu_cheaper", "cpu_higher_rate", "pl_too_slow_for_rate", "policy_cpu",
+})
 """The routing plan's own choices: the frame could run on the PL, the policy preferred cv2."""
 
 FAULTS: dict[str, str] = {

@@ -6,6 +6,7 @@
     pynq-cv verify                    PL output against the IP's exact arithmetic and cv2
     pynq-cv bench [--short]           the benchmarks of a source checkout
     pynq-cv run [--profile] script.py an unmodified script with cv2.resize patched
+    pynq-cv plan --input WxH          the routing map of a board (modelled), by output size
 
 The library never prints; this package does, one module per command (``common`` holds what
 they share). A user's mistake (a missing file, a bad size, an unknown backend) is one line on
@@ -45,6 +46,7 @@ from pynq_cv.cli.common import (
 from pynq_cv.cli.demo import cmd_demo
 from pynq_cv.cli.emulate import add_parser as add_emulate_parser
 from pynq_cv.cli.info import cmd_info, versions
+from pynq_cv.cli.plan import add_parser as add_plan_parser
 from pynq_cv.cli.resize import cmd_resize, read_image, write_image
 from pynq_cv.cli.run import add_parser as add_run_parser
 from pynq_cv.cli.run import protect_command
@@ -79,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="board whose overlay descriptor to use, e.g. Pynq-Z2, KV260 "
                             "(default: $PYNQ_CV_BOARD or $BOARD, else Pynq-Z2)")
     group.add_argument("--policy", metavar="NAME", type=str.lower,
-                       choices=("auto", "latency", "offload", "pl", "cpu"),
-                       help="which eligible frames go to the PL: auto, latency, offload, pl, cpu "
+                       choices=pynq_cv.planner.POLICIES,
+                       help="which eligible frames go to the PL: "
+                            f"{', '.join(pynq_cv.planner.POLICIES)} "
                             "(default: $PYNQ_CV_POLICY, else auto)")
     group.add_argument("--bitstream", metavar="PATH",
                        help=f"the resizer .bit on a board (default: ${BITSTREAM_ENV}, else "
@@ -151,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(sub)
     add_emulate_parser(sub)
+    add_plan_parser(sub)
     return parser
 
 
