@@ -170,6 +170,9 @@ def _parse(data: Any, source: str) -> OverlayDescriptor:
         source=source,
         cpu_family=_cpu_family(data.get("cpu_family", ""), source),
     )
+    if desc.dma.name == desc.resizer.name:
+        raise _field(source, "ips.resizer.name",
+                     f"must differ from the DMA's name, both are {desc.dma.name!r}")
     _integer(desc.dma.parameters.get("c_sg_length_width"),
              "ips.dma.parameters.c_sg_length_width", source, 8, 26)
     return desc

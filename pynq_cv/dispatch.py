@@ -30,7 +30,8 @@ by ``with`` statements written on one line. Another caller's frame is never give
 interrupted wait for a submitted frame turns that frame into a CPU frame for its owner.
 
 Fork: ``os.register_at_fork`` gives every ``Resizer`` in a child fresh locks and no engine
-(it reopens lazily); the parent's board is not touched. On a real board two processes must
+(it reopens lazily); module-level locks are made by ``forklocks``, which renews them all.
+The parent's board is not touched. On a real board two processes must
 not drive the PL at once.
 """
 
@@ -59,6 +60,7 @@ from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault, SettingError
+from .forklocks import module_lock
 from .log import debug_on, logger, on_level_change
 from .planner import Planner, resolve_fps, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
@@ -243,6 +245,9 @@ class Resizer:
         ``PYNQ_CV_COMPARE``) also computes PL frames with cv2 and counts the difference in
         ``stats()["compare"]`` (see watch.py)."""
         _check_settings(budget_bytes, deadlines, breaker, stats, fallback)
+        _check_kinds(backend=backend, calibration=calibration, planning=planning,
+                     reprogram=reprogram, wait_for_pl=wait_for_pl, strict=strict,
+                     compare=compare)
         _check_backend_options(backend, backend_options)
         if overlay is not None and backend is None:
             backend = "board"  # the caller's own overlay: a real board, whatever the env says
@@ -622,14 +627,19 @@ class Resizer:
         )
         return result
 
-    def _abort(self, job: Job, ticket: Any = None) -> None:
-        """Give back everything ``job`` holds, whatever it got to; idempotent. The DMA is
-        stopped before its buffers go back, so nothing writes them afterwards."""
+    def _abort(self, job: Job) -> None:
+        """Give back everything ``job`` holds, its turn too; idempotent."""
+        self._release(job)
+        self._turn.leave(job)
+
+    @staticmethod
+    def _release(job: Job) -> None:
+        """Give back the IP and the buffers ``job`` holds (not its turn); idempotent. The DMA
+        is stopped before its buffers go back, so nothing writes them afterwards."""
         engine = job.engine
         if job.inflight is not None:
             engine.driver.abandon(job.inflight)
         engine.pool.release_held(job)
-        self._turn.leave(job if ticket is None else ticket)
 
     def _fault(self, fault: Exception) -> tuple[str, tuple[str, str]]:
         """Count a fault and feed the breaker; returns the fallback reason and the warning
@@ -817,6 +827,27 @@ def _check_settings(
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
 
 
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {  # None is always allowed: the default
+    "backend": ((str,), "a backend name (str)"),
+    "calibration": ((str, os.PathLike, dict), "a file path or a dict of cost constants"),
+    "planning": ((str,), "'estimate' or 'measure'"),
+    "reprogram": ((bool,), "True or False"),
+    "wait_for_pl": ((int, float), "seconds (a number)"),
+    "strict": ((bool,), "True or False"),
+    "compare": ((bool,), "True or False"),
+}
+
+
+def _check_kinds(**settings: Any) -> None:
+    """A setting of the wrong type fails here in one line naming it, not inside a frame."""
+    for name, value in settings.items():
+        kinds, what = _KINDS[name]
+        if value is not None and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        ):
+            raise SettingError(f"{name} must be {what}, got {value!r}")
+
+
 def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None:
     """Options the chosen built-in backend does not take fail at construction."""
     if not options:
@@ -844,7 +875,7 @@ def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None
 
 
 _resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
-_resizers_lock = threading.Lock()  # never held while logging or calling out
+_resizers_lock = module_lock(__name__, "_resizers_lock")  # never held while calling out
 _inherited: list[Engine] = []  # a parent's engines, kept (never closed) in a forked child
 
 
@@ -855,8 +886,6 @@ def _after_fork_in_child() -> None:
     (that would free the parent's buffers). The next eligible frame opens an engine like
     any new process would: an emulated board of its own, or -- on a real board, whose PL
     lock the parent holds -- nothing (frames go to cv2 with ``pl_in_use``)."""
-    global _default_lock
-    _default_lock = threading.Lock()
     for resizer in list(_resizers):
         engine = resizer._engine
         if engine is not None:
@@ -871,7 +900,7 @@ if hasattr(os, "register_at_fork"):
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
 
 _default: Resizer | None = None
-_default_lock = threading.Lock()
+_default_lock = module_lock(__name__, "_default_lock")
 
 
 # -- which engines watch their frames ------------------------------------------------------

@@ -61,6 +61,8 @@ Measure = Callable[[PlanKey, PathCost, PathCost], tuple[PathCost, PathCost, str]
 
 def resolve_policy(policy: str | None = None) -> str:
     """The policy asked for (argument, else ``PYNQ_CV_POLICY``, else auto), validated."""
+    if policy is not None and not isinstance(policy, str):
+        raise SettingError(f"policy must be a name such as 'auto' (a str), got {policy!r}")
     chosen = (policy if policy is not None else os.environ.get(POLICY_ENV, "")).strip().lower()
     chosen = chosen or "auto"
     if chosen not in POLICIES:
