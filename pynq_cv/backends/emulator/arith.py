@@ -39,7 +39,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from concurrent.futures import Future, wait
 from functools import lru_cache
 from typing import Any
 
@@ -184,29 +183,70 @@ _pool_lock = threading.Lock()
 _pool: tuple[int, _BandPool] | None = None
 
 
+class _Band:
+    """One band's work and its completion. ``done`` is a plain lock held until the band has
+    run: a C-level lock that an interrupt cannot leave half taken (a Future's Condition is
+    Python code, and a Ctrl-C landing inside it would leave its lock held and a worker stuck
+    forever)."""
+
+    __slots__ = ("fn", "args", "done", "error")
+
+    def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
+        self.fn: Any = fn
+        self.args: tuple[Any, ...] = args
+        self.error: BaseException | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
+
+    def run(self) -> None:
+        try:
+            self.fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 -- the caller raises it
+            self.error = exc
+        finally:
+            self.fn, self.args = None, ()  # no frame kept alive between bands
+            self.done.release()
+
+
+def _wait_all(bands: list[_Band]) -> None:
+    """Wait until every band has stopped writing, even when interrupted (the frame's
+    buffers may be given back right after), then raise the first band's error."""
+    pending = list(bands)
+    try:
+        while pending:
+            pending[0].done.acquire()
+            pending.pop(0)
+    finally:
+        for band in pending:  # interrupted: the bands still finish (each is bounded work)
+            while not band.done.acquire(timeout=1.0):
+                pass
+    for band in bands:
+        if band.error is not None:
+            raise band.error
+
+
 class _BandPool:
-    """A few daemon threads running a frame's bands: the caller waits for its own
-    futures, so nothing is lost when the process ends, and these threads never keep a
-    process alive (a ThreadPoolExecutor's do, until interpreter exit, and a runner that
-    joins threads would wait on them forever)."""
+    """A few daemon threads running a frame's bands: the caller waits for its own bands,
+    so nothing is lost when the process ends, and these threads never keep a process
+    alive (a ThreadPoolExecutor's do, until interpreter exit, and a runner that joins
+    threads would wait on them forever)."""
 
     def __init__(self, workers: int) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Future[None], Any, tuple[Any, ...]] | None] = (
-            queue.SimpleQueue())
+        self._jobs: queue.SimpleQueue[_Band | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"pynq_cv-ip_{i}", daemon=True)
             for i in range(workers)
         ]
         self._started = False
 
-    def submit(self, fn: Any, *args: Any) -> Future[None]:
+    def submit(self, fn: Any, *args: Any) -> _Band:
         if not self._started:  # under _pool_lock (see _submit)
             self._started = True
             for thread in self._threads:
                 thread.start()
-        future: Future[None] = Future()
-        self._jobs.put((future, fn, args))
-        return future
+        band = _Band(fn, args)
+        self._jobs.put(band)
+        return band
 
     def shutdown(self) -> None:
         """Each worker ends after the bands already queued."""
@@ -215,20 +255,14 @@ class _BandPool:
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is None:
+            band = self._jobs.get()
+            if band is None:
                 return
-            future, fn, args = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 -- the caller's future raises it
-                future.set_exception(exc)
-            del job, future, fn, args  # no frame kept alive between bands
+            band.run()
+            del band
 
 
-def _submit(fn: Any, *args: Any) -> Future[None]:
+def _submit(fn: Any, *args: Any) -> _Band:
     """Run ``fn(*args)`` on the band pool, created lazily and anew in a forked child (its
     threads do not fork)."""
     global _pool
@@ -325,10 +359,7 @@ class ResizePlan:
             for r0, r1 in self._bands:
                 job(frame, dst, planes, r0, r1)
             return
-        futures = [_submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands]
-        wait(futures)  # every band has stopped writing before an error propagates
-        for future in futures:
-            future.result()
+        _wait_all([_submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands])
 
     def _cols(self, rows_img: np.ndarray, which: int, n: int, name: str) -> np.ndarray:
         """Columns x0 (which=0) or x1 of a band's gathered rows, as (n, cols*channels)."""
