@@ -177,10 +177,8 @@ def buffer_seconds(hw: Any, src: np.ndarray, repeat: int) -> dict[str, float]:
         uncached.freebuffer()
 
 
-def buffer_constants(hw: Any, src: np.ndarray, repeat: int) -> dict[str, float]:
-    """The cost model's copy and cache-maintenance constants, measured through ``hw``."""
-    seconds = buffer_seconds(hw, src, repeat)
-    nbytes = src.nbytes
+def buffer_constants(seconds: dict[str, float], nbytes: int) -> dict[str, float]:
+    """The cost model's copy and cache-maintenance constants from ``buffer_seconds``."""
     return {
         "memcpy_bytes_per_s": nbytes / seconds["plain_copy"],
         "wc_write_bytes_per_s": nbytes / seconds["into_non_cacheable"],
@@ -218,7 +216,7 @@ def measure(
         hw = engine.board
         nbytes = rows * cols * 3
         src = np.random.default_rng(1).integers(0, 256, nbytes, dtype=np.uint8)
-        found = buffer_constants(hw, src, repeat)
+        found = buffer_constants(buffer_seconds(hw, src, repeat), nbytes)
         ip = getattr(engine.driver, "ip", None) or getattr(
             hw.overlay, engine.descriptor.resizer.name
         )
