@@ -135,10 +135,12 @@ def _version(dist: str) -> str:
 
 def cv2_baseline() -> dict[str, str]:
     """cv2's CPU baseline and dispatched code paths, from its build information."""
+    text = cv2.getBuildInformation()
     found = {}
-    for key in ("Baseline", "Dispatched code", "Parallel framework"):
-        match = re.search(rf"^\s*{key}:\s*(.*)$", cv2.getBuildInformation(), re.MULTILINE)
-        found[key.lower().replace(" ", "_")] = match.group(1).strip() if match else "unknown"
+    for name, key in (("baseline", "Baseline"), ("dispatched", "Dispatched code generation"),
+                      ("parallel_framework", "Parallel framework")):
+        match = re.search(rf"^\s*{key}:\s*(.*)$", text, re.MULTILINE)
+        found[name] = match.group(1).strip() if match else "unknown"
     return found
 
 

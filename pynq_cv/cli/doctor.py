@@ -81,7 +81,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{PROG} doctor: interrupted during {report.doctor['interrupted_at']}; "
               "the report holds what was measured", file=sys.stderr)
         return 130
-    return 1 if report.failed else 0
+    return 1 if report.failed or report.doctor.get("errors") else 0
 
 
 def summary(report: Report) -> list[str]:
@@ -153,7 +153,10 @@ def markdown(report: Report) -> str:
                 "emulated_cma_bytes", "backend", "why", "overlay", "build", "bitstream",
                 "bitstream_origin", "pl_loaded_before", "pl_lock", "pl_holder"):
         if key in env:
-            lines.append(f"- {key}: {env[key]}")
+            value = env[key]
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            lines.append(f"- {key.replace('_', ' ')}: {value}")
     lines.append("")
 
     measurements = report.measurements
@@ -162,9 +165,10 @@ def markdown(report: Report) -> str:
             for r in measurements.get("cv2", [])]
     lines += _table(["shape", "threads", "wall ms", "CPU ms", "published model ms"], rows)
 
-    lines += ["## Copies, flush, invalidate", ""]
+    lines += _heading("Copies, flush, invalidate", measurements)
     for size, b in measurements.get("buffers", {}).items():
         if not isinstance(b, dict):
+            lines += [f"{size}: {b}", ""]
             continue
         rows = [[op.replace("_", " "), b.get(f"{op}_ms"), b.get(f"model_{op}_ms")]
                 for op in ("into_cacheable", "out_of_cacheable", "into_non_cacheable",
@@ -202,10 +206,14 @@ def markdown(report: Report) -> str:
     rows = []
     for case, spec in zip(stream.get("cases", []), STREAMS, strict=False):
         model = modelled.get(_name(spec), {})
-        rows.append([case["stream"], case.get("pl_fps", case.get("pl", "-")),
+        on_pl = f"{case['frames_on_pl']}/{case['frames']}" if "frames" in case else "-"
+        rows.append([case["stream"], case.get("pl_fps", case.get("pl", "-")), on_pl,
                      case.get("cv2_fps"), model.get("pl_fps"), model.get("cv2_fps")])
-    lines += _table(["stream", "PL fps", "cv2 fps", "modelled PL fps", "modelled cv2 fps"],
-                    rows)
+    lines += _table(["stream", "PL fps", "frames on the PL", "cv2 fps", "modelled PL fps",
+                     "modelled cv2 fps"], rows)
+    if report.emulated and stream.get("cases"):
+        lines += ["The emulated PL is paced to the IP's modelled time; its copies are the "
+                  "host's. The modelled columns use the measured constants.", ""]
 
     routes = report.routes
     lines += _heading("Routing with the measured constants", routes)
