@@ -511,7 +511,8 @@ class Doctor:
         engine = self.engine
         for name, inp, out in STREAMS:
             sizes = (*inp, *out)
-            case: dict[str, Any] = {"stream": name, "sizes": list(sizes)}
+            case: dict[str, Any] = {"stream": name, "shape": _shape_name((name, inp, out)),
+                                    "sizes": list(sizes)}
             section["cases"].append(case)
             count = self.settings.stream_frames // (2 if inp == FRAME_4K else 1)
             frames = [_random_frame(*inp, seed) for seed in range(min(count, 3))]
@@ -572,11 +573,12 @@ class Doctor:
         section.update(policy=self.policy, board=self.report.environment.get("board"),
                        rows=measured_rows, published_rows=published_rows, changed=changed,
                        constants=self.constants_table())
+        cases = self.report.stream.get("cases", [])
         self.report.stream["modelled"] = [
             {"shape": row["shape"], "pl_fps": row["pl_fps"], "cv2_fps": row["cv2_fps"],
              "path": row["path"]}
             for row in measured_rows
-            if row["mode"] == "stream" and row["shape"] in {_shape_name(s) for s in STREAMS}
+            if row["mode"] == "stream" and row["shape"] in {c["shape"] for c in cases}
         ]
 
     # -- constants ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from pynq_cv import calibration
 from pynq_cv.cli.common import PROG, CliError, backend_options, checked_backend
-from pynq_cv.doctor import STREAMS, Doctor, Report, write_json
+from pynq_cv.doctor import Doctor, Report, write_json
 
 DEFAULT_DIR = "pynq-cv-doctor"
 
@@ -204,8 +204,8 @@ def markdown(report: Report) -> str:
     lines += _heading("Streams: pipelined PL vs cv2", stream)
     modelled = {m["shape"]: m for m in stream.get("modelled", [])}
     rows = []
-    for case, spec in zip(stream.get("cases", []), STREAMS, strict=False):
-        model = modelled.get(_name(spec), {})
+    for case in stream.get("cases", []):
+        model = modelled.get(case["shape"], {})
         on_pl = f"{case['frames_on_pl']}/{case['frames']}" if "frames" in case else "-"
         rows.append([case["stream"], case.get("pl_fps", case.get("pl", "-")), on_pl,
                      case.get("cv2_fps"), model.get("pl_fps"), model.get("cv2_fps")])
@@ -236,11 +236,6 @@ def markdown(report: Report) -> str:
     for name, error in doc.get("errors", {}).items():
         lines += [f"Step `{name}` failed: `{error}`", ""]
     return "\n".join(lines)
-
-
-def _name(spec: Any) -> str:
-    _, (ir, ic), (orow, ocol) = spec
-    return f"{ic}x{ir}->{ocol}x{orow}"
 
 
 def write_report(report: Report, where: Path) -> None:

@@ -1,0 +1,262 @@
+"""``pynq-cv doctor``: every step runs on the emulator and says so, a flush or invalidate that
+does nothing is named as the coherency failure, Ctrl-C keeps what was measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pynq_cv import calibration, doctor
+from pynq_cv.backends.emulator.memory import EmulatedBuffer
+from pynq_cv.cli import main
+from pynq_cv.cli.doctor import routes_picture
+from pynq_cv.costs import for_board
+from pynq_cv.descriptors import descriptor_for
+from pynq_cv.envelope import Envelope
+
+KEYS = {"environment", "measurements", "coherency", "verify", "stream", "routes", "emulated"}
+
+
+def run_doctor(tmp_path: Path, *extra: str) -> tuple[int, dict, str]:
+    where = tmp_path / "report"
+    code = main(["doctor", "--quick", "--backend", "emulator", "--report", str(where), *extra])
+    report = json.loads((where / "report.json").read_text())
+    return code, report, (where / "report.md").read_text()
+
+
+def test_doctor_on_the_emulator_finds_no_coherency_or_verify_mismatch(tmp_path, capsys):
+    code, report, md = run_doctor(tmp_path)
+    out, err = capsys.readouterr()
+    assert code == 0, (out, err)
+    assert KEYS <= set(report)
+    assert report["emulated"] is True
+    assert report["doctor"]["complete"] and not report["doctor"]["errors"]
+    assert report["coherency"]["ok"] and report["coherency"]["failure"] is None
+    assert len(report["coherency"]["cases"]) == 4
+    verify = report["verify"]
+    assert verify["mismatched"] == 0 and verify["exact"] == len(verify["cases"]) > 0
+    # every section says it was emulated, in the JSON and in the Markdown
+    for key in KEYS - {"emulated"}:
+        assert report[key]["emulated"] is True, key
+        assert "EMULATED" in report[key]["note"], key
+    assert md.count("_EMULATED:") == md.count("\n## ")
+    # a progress line per step on stderr
+    assert [line for line in err.splitlines() if "] " in line and line.endswith(" ...")] \
+        == [line for line in err.splitlines() if line.startswith("pynq-cv doctor: [")]
+    assert sum(line.startswith("pynq-cv doctor: [") for line in err.splitlines()) == 8
+
+
+def test_doctor_measures_every_shape_and_buffer_the_issue_names(tmp_path):
+    _, report, md = run_doctor(tmp_path)
+    cv2_rows = report["measurements"]["cv2"]
+    shapes = {row["shape"] for row in cv2_rows}
+    assert shapes == {name for name, _, _ in doctor.CV2_SHAPES}
+    assert {row["threads"] for row in cv2_rows} == {1, cv2.getNumThreads()}
+    assert all(row["wall_ms"] > 0 and row["cpu_ms"] >= 0 for row in cv2_rows)
+    buffers = report["measurements"]["buffers"]
+    assert set(buffers) == {"6.22 MB", "1.56 MB"}
+    for ops in buffers.values():
+        for op in ("into_cacheable", "out_of_cacheable", "into_non_cacheable",
+                   "out_of_non_cacheable", "flush", "invalidate"):
+            assert ops[f"{op}_ms"] > 0 and ops[f"model_{op}_ms"] > 0
+    mmio = report["measurements"]["mmio"]
+    assert mmio["read_us"] > 0 and mmio["write_us"] > 0 and mmio["model_us"] == 5.0
+    streams = report["stream"]["cases"]
+    assert [c["stream"] for c in streams] == ["1080p -> 960x540", "4K -> 1080p"]
+    assert all(c["frames_on_pl"] == c["frames"] > 0 for c in streams)
+    assert all(c["pl_fps"] > 0 and c["cv2_fps"] > 0 for c in streams)
+    modelled = {m["shape"] for m in report["stream"]["modelled"]}
+    assert modelled == {c["shape"] for c in streams}
+    # every constant: measured (or '-') beside the published value
+    table = report["routes"]["constants"]
+    published = for_board("Pynq-Z2")
+    assert [c["name"] for c in table] == list(published.constants)
+    assert all(c["published"] == published.constants[c["name"]].value for c in table)
+    assert table[0]["measured"] > 0
+    for c in table:
+        assert f"| {c['name']} |" in md
+
+
+def test_a_flush_that_does_nothing_is_reported_as_the_coherency_failure(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(EmulatedBuffer, "flush", lambda self: None)
+    code, report, md = run_doctor(tmp_path)
+    out, _ = capsys.readouterr()
+    assert code == 1
+    coherency = report["coherency"]
+    assert coherency["ok"] is False
+    assert coherency["failure"] == doctor.FLUSH_FAILURE
+    assert doctor.FLUSH_FAILURE == "flush does not reach the PL on this image"
+    flushed = [c for c in coherency["cases"] if c["input"].startswith("cacheable")]
+    assert flushed and not any(c["exact"] for c in flushed)
+    assert all(c["exact"] for c in coherency["cases"] if c not in flushed)
+    assert f"COHERENCY FAILURE: {doctor.FLUSH_FAILURE}" in out
+    assert f"**FAIL: {doctor.FLUSH_FAILURE}.**" in md
+
+
+def test_an_invalidate_that_does_nothing_is_named_apart_from_flush(tmp_path, monkeypatch):
+    monkeypatch.setattr(EmulatedBuffer, "invalidate", lambda self: None)
+    code, report, _ = run_doctor(tmp_path)
+    assert code == 1
+    assert report["coherency"]["failure"] == doctor.INVALIDATE_FAILURE
+
+
+def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path, monkeypatch, capsys):
+    threads = cv2.getNumThreads()
+    calls = []
+
+    def interrupted(fn, repeat):  # the second cv2 shape: Ctrl-C, single-threaded then
+        calls.append(cv2.getNumThreads())
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return 1e-3, 1e-3
+
+    monkeypatch.setattr(doctor, "timed", interrupted)
+    code, report, md = run_doctor(tmp_path)
+    assert code == 130
+    assert calls[-1] == 1 and cv2.getNumThreads() == threads  # cv2's threads restored
+    assert report["doctor"]["interrupted_at"] == "cv2"
+    assert report["doctor"]["complete"] is False
+    assert report["environment"]["board"] == "Pynq-Z2"
+    assert len(report["measurements"]["cv2"]) == 1  # the one shape measured is kept
+    assert report["verify"] == {} and report["routes"] == {}
+    assert "Interrupted during `cv2`" in md
+    assert "interrupted during cv2" in capsys.readouterr().err
+
+
+def test_a_failing_step_is_recorded_and_the_next_steps_run(tmp_path, monkeypatch):
+    def broken(self):
+        raise RuntimeError("MMIO bus error")
+
+    monkeypatch.setattr(doctor.Doctor, "step_mmio", broken)
+    code, report, md = run_doctor(tmp_path)
+    assert code == 1
+    assert report["doctor"]["errors"] == {"mmio": "RuntimeError: MMIO bus error"}
+    assert report["verify"]["exact"] > 0 and report["routes"]["rows"]
+    assert "MMIO bus error" in md
+
+
+def test_calibrate_saves_the_measured_constants_as_the_calibration_file(
+        tmp_path, monkeypatch, capsys):
+    target = tmp_path / "calibration.json"
+    monkeypatch.setenv("PYNQ_CV_CALIBRATION", str(target))
+    code, report, _ = run_doctor(tmp_path, "--calibrate")
+    assert code == 0
+    data = calibration.read(target)
+    assert data["backend"] == "emulator" and data["board"] == "Pynq-Z2"
+    assert report["doctor"]["calibration"] == str(target)
+    measured = {c["name"]: c["measured"] for c in report["routes"]["constants"]}
+    for name, constant in data["constants"].items():
+        assert constant["value"] == pytest.approx(measured[name])
+        assert "pynq-cv doctor" in constant["source"]
+    assert "flush_s_per_byte" in data["constants"]
+    assert str(target) in capsys.readouterr().out
+
+
+def test_a_stream_the_overlay_does_not_take_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(doctor, "STREAMS", [("4K -> 4K", doctor.FRAME_4K, doctor.FRAME_4K)])
+    code, report, md = run_doctor(tmp_path)
+    assert code == 0
+    [case] = report["stream"]["cases"]
+    assert case["pl"].startswith("not eligible on this overlay (output_too_large)")
+    assert case["cv2_fps"] > 0
+    assert "not eligible on this overlay" in md
+
+
+def test_on_the_cpu_backend_the_pl_steps_say_why_they_were_skipped(tmp_path):
+    where = tmp_path / "report"
+    code = main(["doctor", "--quick", "--backend", "cpu", "--report", str(where)])
+    report = json.loads((where / "report.json").read_text())
+    assert code == 0
+    assert report["environment"]["backend"] == "cpu"
+    assert "no PL path" in report["coherency"]["skipped"]
+    assert "no PL path" in report["verify"]["skipped"]
+    assert report["measurements"]["cv2"]  # cv2 is measured all the same
+    assert not (where / "routes.png").exists()
+
+
+def test_an_unwritable_report_directory_is_one_error_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["doctor", "--quick", "--report", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pynq-cv: error: cannot write the report in") and "Traceback" not in err
+
+
+# -- the routing map and its picture -----------------------------------------------------------
+
+
+def sizes_of(shape: str) -> tuple[int, int, int, int]:
+    """"1920x1080->960x540" -> (1080, 1920, 540, 960)."""
+    (in_w, in_h), (out_w, out_h) = (map(int, side.split("x")) for side in shape.split("->"))
+    return in_h, in_w, out_h, out_w
+
+
+def test_route_rows_follow_the_envelope_and_the_costs():
+    costs = for_board("Pynq-Z2")
+    envelope = Envelope.from_descriptor(descriptor_for("Pynq-Z2"))
+    shapes = doctor.route_shapes()
+    rows = doctor.route_rows(costs, 100_000_000, shapes, "latency", envelope=envelope)
+    assert len(rows) == 2 * len(shapes)
+    assert {r["mode"] for r in rows} == {"sync", "stream"}
+    # a shape the overlay does not take is cv2's, with the envelope's reason
+    assert envelope.size_reason(2160, 3840, 2160, 3840) == "output_too_large"
+    big = doctor.route_rows(costs, 100_000_000, [(2160, 3840, 2160, 3840)], "pl",
+                            envelope=envelope)
+    assert [(r["path"], r["reason"]) for r in big] == [("cpu", "output_too_large")] * 2
+    # a CPU a hundred times slower sends every eligible sync shape to the PL
+    slow = costs.with_values({"cv2_bilinear_s_per_out_byte": 3e-6,
+                              "cv2_area2x_bytes_per_s": 3e6}, "test", "override")
+    slow_rows = doctor.route_rows(slow, 100_000_000, shapes, "latency", envelope=envelope)
+    for row in slow_rows:
+        if row["mode"] == "sync" and envelope.size_reason(*sizes_of(row["shape"])) is None:
+            assert row["path"] == "pl", row
+    for row in rows:
+        period = 1e3 / row["pl_fps"]
+        if row["mode"] == "stream":
+            assert period == pytest.approx(max(row["ip_ms"], row["pl_cpu_ms"]), rel=1e-2)
+        else:
+            assert period == pytest.approx(row["pl_ms"], rel=1e-2)
+
+
+def test_the_routes_picture_marks_the_chosen_path_of_each_mode():
+    def row(width: int, mode: str, path: str) -> dict:
+        return {"shape": f"1920x1080->{width}x{width * 9 // 16}", "mode": mode, "path": path,
+                "pl_fps": 50.0, "cv2_fps": 100.0 if width < 960 else 25.0}
+
+    rows = [row(w, m, "cpu" if w < 960 else "pl") for w in (320, 640, 960, 1280)
+            for m in ("sync", "stream")]
+    image = routes_picture(rows, "test")
+    assert image.size[0] == 900 and image.size[1] > 600  # two panels
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+
+    def count(colour):
+        return int(np.all(pixels == colour, axis=1).sum())
+
+    from pynq_cv.cli.doctor import CV2_COLOUR, PL_COLOUR
+
+    assert count(PL_COLOUR) > 50 and count(CV2_COLOUR) > 50
+    only_pl = routes_picture([r for r in rows if r["path"] == "pl"], "test")
+    assert isinstance(only_pl, Image.Image)
+
+
+def test_doctor_runs_from_the_installed_console_script(tmp_path):
+    env = dict(os.environ, PYNQ_CV_BACKEND="emulator")
+    script = Path(sys.executable).with_name("pynq-cv")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "pynq_cv.cli"]
+    done = subprocess.run([*command, "doctor", "--quick", "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "EMULATED" in done.stdout
+    for name in ("report.md", "report.json", "routes.png"):
+        assert (tmp_path / "r" / name).stat().st_size > 0
+    with Image.open(tmp_path / "r" / "routes.png") as picture:
+        assert picture.format == "PNG"
