@@ -37,6 +37,8 @@ from . import costs as cost_model
 from .backends.board import PL_LOCK_KEY, machine_has_pl
 from .backends.emulator.arith import resize_exact
 from .costs import BoardCosts
+from .descriptors import descriptor_for
+from .envelope import Envelope
 from .pl_lock import holder_of, lock_path
 from .planner import Planner, resolve_policy
 from .watch import difference
@@ -282,6 +284,9 @@ class Doctor:
         return self.resizer.engine if self.resizer is not None else None
 
     def _note(self) -> str:
+        if self.resizer is not None and self.engine is None:
+            return (f"no PL path ({self.report.environment.get('why', '?')}): only cv2.resize "
+                    "and this machine's CPU were measured")
         if self.report.emulated:
             return ("EMULATED: no board here; the PL is the board emulator and every time is "
                     "this host's, not a board's")
@@ -318,7 +323,7 @@ class Doctor:
             env["pl_loaded_before"] = _loaded_bitstream()
         else:
             env["pl_lock"] = {"file": None, "holder_before": None,
-                              "note": "no PL on this machine: the emulated board takes no lock"}
+                              "note": "no PL on this machine, so no PL lock"}
         # calibration={}: the published constants, so measured ones are compared with them
         self.resizer = pynq_cv.Resizer(self.backend, policy="pl", calibration={},
                                        **self.options)
@@ -326,7 +331,12 @@ class Doctor:
         env.update(backend=info["backend"], why=info["why"])
         env["pl_holder"] = info.get("pl_holder")
         engine = self.engine
-        if engine is None:
+        if engine is None:  # nothing will be emulated either: say only what was measured
+            self.report.emulated = False
+            self._section(env)
+            desc = descriptor_for(self.options.get("board"))  # the model's board, for cv2
+            self.published = cost_model.for_board(desc.board)
+            env.update(board=desc.board, family=self.published.family)
             return
         hw = engine.board
         self.report.emulated = bool(self.resizer.stats.emulated)
@@ -554,16 +564,20 @@ class Doctor:
 
     def step_routes(self) -> None:
         section = self._section(self.report.routes)
-        engine = self._need_engine(section)
-        if engine is None or self.published is None:
+        if self.published is None:
+            section.update(skipped="the image step did not finish")
             return
-        clock = engine.descriptor.clock_hz
+        engine = self.engine
+        if engine is not None:
+            clock, envelope = engine.descriptor.clock_hz, engine.envelope
+        else:  # no PL here: the board's model, with the cv2 constants measured
+            desc = descriptor_for(self.report.environment.get("board"))
+            clock, envelope = desc.clock_hz, Envelope.from_descriptor(desc)
         measured = self.measured_costs()
         shapes = route_shapes()
         published_rows = route_rows(self.published, clock, shapes, self.policy,
-                                    envelope=engine.envelope)
-        measured_rows = route_rows(measured, clock, shapes, self.policy,
-                                   envelope=engine.envelope)
+                                    envelope=envelope)
+        measured_rows = route_rows(measured, clock, shapes, self.policy, envelope=envelope)
         changed = [
             {"shape": new["shape"], "mode": new["mode"], "published": old["path"],
              "measured": new["path"], "reason": new["reason"]}

@@ -171,16 +171,22 @@ def test_a_stream_the_overlay_does_not_take_says_so(tmp_path, monkeypatch):
     assert "not eligible on this overlay" in md
 
 
-def test_on_the_cpu_backend_the_pl_steps_say_why_they_were_skipped(tmp_path):
+def test_on_the_cpu_backend_the_pl_steps_say_why_they_were_skipped(tmp_path, capsys):
     where = tmp_path / "report"
     code = main(["doctor", "--quick", "--backend", "cpu", "--report", str(where)])
     report = json.loads((where / "report.json").read_text())
+    md = (where / "report.md").read_text()
     assert code == 0
     assert report["environment"]["backend"] == "cpu"
+    assert report["emulated"] is False and "EMULATED" not in md
     assert "no PL path" in report["coherency"]["skipped"]
     assert "no PL path" in report["verify"]["skipped"]
     assert report["measurements"]["cv2"]  # cv2 is measured all the same
-    assert not (where / "routes.png").exists()
+    assert "no PL path" in report["measurements"]["note"]
+    assert "EMULATED:" not in md.split("## cv2.resize")[1]
+    # the routing map: the board's model with the cv2 constants measured here
+    assert report["routes"]["rows"] and (where / "routes.png").exists()
+    assert "verify: skipped (no PL path" in capsys.readouterr().out
 
 
 def test_an_unwritable_report_directory_is_one_error_line(tmp_path, capsys):

@@ -69,9 +69,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise CliError(f"cannot write the calibration file: {exc}", 1) from None
             report.doctor["calibration"] = str(saved)
-    write_report(report, where)
+    written = write_report(report, where)
+    files = ", ".join(p.name for p in written[1:])
     print(f"{PROG} doctor: {'EMULATED (no board here): ' if report.emulated else ''}"
-          f"wrote {where / 'report.md'}, report.json, routes.png")
+          f"wrote {written[0]}, {files}")
     for line in summary(report):
         print(f"  {line}")
     if saved is not None:
@@ -93,7 +94,9 @@ def summary(report: Report) -> list[str]:
     elif coherency.get("ok"):
         lines.append("coherency: every buffer kind gives the exact output")
     verify = report.verify
-    if "exact" in verify:
+    if verify.get("skipped"):
+        lines.append(f"verify: skipped ({verify['skipped']})")
+    elif "exact" in verify:
         lines.append(f"verify: {verify['exact']} exact, {verify['mismatched']} mismatched, "
                      f"{verify['not_on_pl']} not on the PL")
     changed = report.routes.get("changed")
@@ -238,15 +241,18 @@ def markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: Report, where: Path) -> None:
+def write_report(report: Report, where: Path) -> list[Path]:
+    """report.md, report.json and (with a routing map) routes.png; the paths written."""
+    written = [where / "report.md", where / "report.json"]
     try:
-        write_json(report, where / "report.json")
-        (where / "report.md").write_text(markdown(report) + "\n", encoding="utf-8")
+        written[0].write_text(markdown(report) + "\n", encoding="utf-8")
+        write_json(report, written[1])
         if report.routes.get("rows"):
-            routes_picture(report.routes["rows"], picture_title(report)).save(
-                where / "routes.png")
+            written.append(where / "routes.png")
+            routes_picture(report.routes["rows"], picture_title(report)).save(written[-1])
     except OSError as exc:
         raise CliError(f"cannot write the report in {where}: {exc.strerror or exc}", 1) from None
+    return written
 
 
 # -- routes.png ----------------------------------------------------------------------------------
