@@ -249,6 +249,7 @@ class Doctor:
             complete=False, interrupted_at=None, errors={},
         )
         start = time.perf_counter()
+        name = "start"
         try:
             for number, (name, title, step) in enumerate(steps, 1):
                 where = " (EMULATED)" if report.emulated and name != "environment" else ""
@@ -256,10 +257,6 @@ class Doctor:
                 t0 = time.perf_counter()
                 try:
                     step()
-                except KeyboardInterrupt:
-                    report.doctor["interrupted_at"] = name
-                    self.progress(f"      interrupted during {name}: writing what was measured")
-                    break
                 except Exception as exc:  # noqa: BLE001 -- one failed step must not lose the rest
                     report.doctor["errors"][name] = f"{type(exc).__name__}: {exc}"
                     self.progress(f"      {name} failed: {type(exc).__name__}: {exc}")
@@ -267,8 +264,10 @@ class Doctor:
                 seconds = time.perf_counter() - t0
                 report.doctor["seconds"][name] = round(seconds, 3)
                 self.progress(f"      done in {seconds:.1f} s")
-            else:
-                report.doctor["complete"] = True
+            report.doctor["complete"] = True
+        except KeyboardInterrupt:  # Ctrl-C: keep what was measured, in or between steps
+            report.doctor["interrupted_at"] = name
+            self.progress(f"      interrupted during {name}: writing what was measured")
         finally:
             report.doctor["total_seconds"] = round(time.perf_counter() - start, 3)
             self.close()
