@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -126,13 +125,6 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 def _random_frame(rows: int, cols: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def cv2_baseline() -> dict[str, str]:
@@ -305,13 +297,11 @@ class Doctor:
     # -- the steps ------------------------------------------------------------------------
 
     def step_environment(self) -> None:
+        from .cli.info import versions  # pynq-cv info's list: after the cli package loads
+
         env = self._section(self.report.environment)
         env.update(
-            versions={
-                "pynq_cv": pynq_cv.__version__, "pynq": _version("pynq"),
-                "numpy": np.__version__, "opencv": cv2.__version__,
-                "python": platform.python_version(),
-            },
+            versions=versions(),
             machine=platform.machine(), cpu_count=os.cpu_count(),
             cv2_threads=cv2.getNumThreads(), cv2_cpu=cv2_baseline(),
             cma=cma_from_meminfo(),
