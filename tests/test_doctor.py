@@ -109,6 +109,24 @@ def test_an_invalidate_that_does_nothing_is_named_apart_from_flush(tmp_path, mon
     assert report["coherency"]["failure"] == doctor.INVALIDATE_FAILURE
 
 
+def test_a_pl_fault_in_the_coherency_step_is_not_taken_for_a_cache_failure(
+        tmp_path, monkeypatch):
+    from pynq_cv.driver import ResizeDriver
+    from pynq_cv.errors import PLFault
+
+    def faulty(self, src, dst, sizes):
+        raise PLFault("dma_error", "DMA refused the transfer: test")
+
+    monkeypatch.setattr(ResizeDriver, "run", faulty)
+    code, report, md = run_doctor(tmp_path)
+    coherency = report["coherency"]
+    assert coherency["failure"] is None and coherency["ok"] is False
+    assert all(c["exact"] is None and "DMA refused" in c["error"] for c in coherency["cases"])
+    assert "PL fault" in md and doctor.FLUSH_FAILURE not in md
+    assert report["verify"]["exact"] > 0  # frames of the engine itself do not use run()
+    assert code == 1  # unsettled is not a pass
+
+
 def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path, monkeypatch, capsys):
     threads = cv2.getNumThreads()
     calls = []

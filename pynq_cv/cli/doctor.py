@@ -93,6 +93,8 @@ def summary(report: Report) -> list[str]:
         lines.append(f"COHERENCY FAILURE: {coherency['failure']}")
     elif coherency.get("ok"):
         lines.append("coherency: every buffer kind gives the exact output")
+    elif coherency.get("cases"):
+        lines.append("coherency: not settled, the PL faulted (see the coherency section)")
     verify = report.verify
     if verify.get("skipped"):
         lines.append(f"verify: skipped ({verify['skipped']})")
@@ -188,7 +190,8 @@ def markdown(report: Report) -> str:
     if coherency.get("failure"):
         lines += [f"**FAIL: {coherency['failure']}.** Frames through buffers of that kind come "
                   "out wrong on this image; please attach this report to an issue.", ""]
-    rows = [[c["input"], c["output"], "yes" if c["exact"] else "**NO**",
+    rows = [[c["input"], c["output"],
+             {True: "yes", False: "**NO**"}.get(c["exact"], f"PL fault: {c.get('error')}"),
              max((r["max_difference"] for r in c["rounds"]), default="-")]
             for c in coherency.get("cases", [])]
     lines += _table(["input buffer", "output buffer", "exact", "max difference"], rows)
