@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -252,7 +253,9 @@ def write_report(report: Report, where: Path) -> list[Path]:
         write_json(report, written[1])
         if report.routes.get("rows"):
             written.append(where / "routes.png")
-            routes_picture(report.routes["rows"], picture_title(report)).save(written[-1])
+            picture = routes_picture(report.routes["rows"], picture_title(report),
+                                     report.routes.get("published_rows"))
+            picture.save(written[-1])
     except OSError as exc:
         raise CliError(f"cannot write the report in {where}: {exc.strerror or exc}", 1) from None
     return written
@@ -272,10 +275,15 @@ def picture_title(report: Report) -> str:
             f"{report.routes.get('policy', '?')}")
 
 
-def routes_picture(rows: list[dict[str, Any]], title: str, input_size: str = "1920x1080") -> Any:
+def routes_picture(
+    rows: list[dict[str, Any]], title: str, reference: list[dict[str, Any]] | None = None,
+    input_size: str = "1920x1080",
+) -> Any:
     """Output size against modelled time per frame of both paths, one panel per mode (sync:
     latency; stream: the pipelined period), the chosen path filled: where the lines cross,
-    the choice flips. Rows as ``route_rows`` (or ``pynq-cv plan``) gives them."""
+    the choice flips. ``reference`` (the published constants' rows) is drawn thin and pale.
+    Rows as ``route_rows`` (or ``pynq-cv plan``) gives them; the time axis is logarithmic,
+    as a host's and a board's times differ a hundredfold."""
     from PIL import Image, ImageDraw
 
     modes = [m for m in ("sync", "stream") if any(r["mode"] == m for r in rows)]
@@ -283,46 +291,61 @@ def routes_picture(rows: list[dict[str, Any]], title: str, input_size: str = "19
     image = Image.new("RGB", (width, top + panel * len(modes)), "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 8), title, fill="black")
+    note = "; thin, pale: the published constants" if reference else ""
     draw.text((10, 22), f"input {input_size}; x: output megapixels, y: ms per frame "
-                        "(1 / frame rate); filled: the path chosen", fill=(80, 80, 80))
+                        f"(1 / frame rate, log scale); filled: the path chosen{note}",
+              fill=(80, 80, 80))
     for index, mode in enumerate(modes):
-        points = []
-        for row in rows:
-            match = _SHAPE.fullmatch(row["shape"])
-            if row["mode"] != mode or not match or f"{match[1]}x{match[2]}" != input_size:
-                continue
-            pixels = int(match[3]) * int(match[4]) / 1e6
-            points.append((pixels, 1e3 / row["pl_fps"], 1e3 / row["cv2_fps"], row["path"]))
-        points.sort()
-        _panel(draw, (60, top + index * panel + 20, width - 20, top + (index + 1) * panel - 30),
-               points, "sync: latency per call" if mode == "sync" else
+        box = (60, top + index * panel + 20, width - 20, top + (index + 1) * panel - 30)
+        _panel(draw, box, _points(rows, mode, input_size),
+               _points(reference or [], mode, input_size),
+               "sync: latency per call" if mode == "sync" else
                "stream: pipelined period per frame")
     return image
 
 
-def _panel(draw: Any, box: tuple[int, int, int, int], points: list[tuple], label: str) -> None:
+def _points(rows: list[dict[str, Any]], mode: str, input_size: str) -> list[tuple]:
+    """(output megapixels, PL ms, cv2 ms, path) of the rows of one mode and input size."""
+    points = []
+    for row in rows:
+        match = _SHAPE.fullmatch(row["shape"])
+        if row["mode"] != mode or not match or f"{match[1]}x{match[2]}" != input_size:
+            continue
+        pixels = int(match[3]) * int(match[4]) / 1e6
+        points.append((pixels, 1e3 / row["pl_fps"], 1e3 / row["cv2_fps"], row["path"]))
+    return sorted(points)
+
+
+def _panel(draw: Any, box: tuple[int, int, int, int], points: list[tuple],
+           reference: list[tuple], label: str) -> None:
     left, top, right, bottom = box
     draw.rectangle(box, outline=(160, 160, 160))
     draw.text((left + 6, top + 4), label, fill="black")
     if not points:
-        draw.text((left + 6, top + 20), "no eligible shapes", fill="black")
+        draw.text((left + 6, top + 20), "no shapes of this input size", fill="black")
         return
-    x_max = max(p[0] for p in points) * 1.05
-    y_max = max(max(p[1], p[2]) for p in points) * 1.1
+    x_max = max(p[0] for p in points + reference) * 1.05
+    times = [t for p in points + reference for t in p[1:3] if t > 0]
+    lo = math.floor(math.log10(min(times)))
+    hi = max(math.ceil(math.log10(max(times))), lo + 1)
 
     def at(x: float, y: float) -> tuple[float, float]:
-        return (left + (right - left) * x / x_max, bottom - (bottom - top - 20) * y / y_max)
+        share = (math.log10(max(y, 10.0**lo)) - lo) / (hi - lo)
+        return (left + (right - left) * x / x_max, bottom - (bottom - top - 20) * share)
 
-    for tick in range(5):
-        y = y_max * tick / 4
-        _, py = at(0, y)
-        draw.line((left, py, left + 4, py), fill=(120, 120, 120))
-        draw.text((5, py - 6), f"{y:7.1f}", fill=(80, 80, 80))
+    for decade in range(lo, hi + 1):
+        _, py = at(0, 10.0**decade)
+        draw.line((left, py, right, py), fill=(232, 232, 232))
+        draw.text((5, py - 6), f"{10.0**decade:g}", fill=(80, 80, 80))
     for tick in range(5):
         x = x_max * tick / 4
-        px, _ = at(x, 0)
+        px, _ = at(x, 10.0**lo)
         draw.text((px - 10, bottom + 4), f"{x:.2f}", fill=(80, 80, 80))
     for column, colour, name in ((1, PL_COLOUR, "pl"), (2, CV2_COLOUR, "cpu")):
+        pale = tuple(c + (255 - c) * 2 // 3 for c in colour)
+        faint = [at(p[0], p[column]) for p in reference]
+        if len(faint) > 1:
+            draw.line(faint, fill=pale, width=1)
         line = [at(p[0], p[column]) for p in points]
         if len(line) > 1:
             draw.line(line, fill=colour, width=2)
