@@ -270,6 +270,12 @@ def test_the_routes_picture_marks_the_chosen_path_of_each_mode():
     assert count(PL_COLOUR) > 50 and count(CV2_COLOUR) > 50
     only_pl = routes_picture([r for r in rows if r["path"] == "pl"], "test")
     assert isinstance(only_pl, Image.Image)
+    # the published constants' rows: pale lines beside the measured ones
+    slower = [dict(r, pl_fps=r["pl_fps"] / 10, cv2_fps=r["cv2_fps"] / 10) for r in rows]
+    both = np.asarray(routes_picture(rows, "test", slower).convert("RGB")).reshape(-1, 3)
+    pale = tuple(c + (255 - c) * 2 // 3 for c in PL_COLOUR)
+    assert np.all(both == pale, axis=1).sum() > 50
+    assert np.all(pixels == pale, axis=1).sum() == 0
 
 
 def test_doctor_runs_from_the_installed_console_script(tmp_path):
