@@ -36,6 +36,7 @@ from . import costs as cost_model
 from .backends.board import PL_LOCK_KEY, machine_has_pl
 from .backends.emulator.arith import resize_exact
 from .costs import BoardCosts
+from .cv2compat import CV2_RESIZE
 from .descriptors import descriptor_for
 from .envelope import Envelope
 from .pl_lock import holder_of, lock_path
@@ -351,7 +352,7 @@ class Doctor:
             for threads in (1, before):
                 cv2.setNumThreads(threads)
                 for name, inp, (out_rows, out_cols) in CV2_SHAPES:
-                    call = partial(cv2.resize, frames[inp], (out_cols, out_rows))
+                    call = partial(CV2_RESIZE, frames[inp], (out_cols, out_rows))
                     wall, cpu = timed(call, repeat)
                     row = {"shape": name, "sizes": [*inp, out_rows, out_cols],
                            "threads": threads, "wall_ms": wall * 1e3, "cpu_ms": cpu * 1e3}
@@ -626,7 +627,7 @@ def _shape_name(stream: tuple[str, tuple[int, int], tuple[int, int]]) -> str:
 
 
 def _cv2_to(dsize: tuple[int, int], frame: np.ndarray) -> np.ndarray:
-    return cv2.resize(frame, dsize)
+    return CV2_RESIZE(frame, dsize)
 
 
 def _fps(fn: Callable[[np.ndarray], Any], feed: list[np.ndarray]) -> float:
