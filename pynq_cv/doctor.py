@@ -273,6 +273,11 @@ class Doctor:
             resizer.close()
 
     @property
+    def on_board(self) -> bool:
+        """Whether the numbers are a real board's (its PL opened through real pynq)."""
+        return self.report.environment.get("backend") == "board" and not self.report.emulated
+
+    @property
     def engine(self) -> Any:
         return self.resizer.engine if self.resizer is not None else None
 
@@ -505,6 +510,7 @@ class Doctor:
                     section["mismatched"] += 1
                 else:
                     section["exact"] += 1
+        section["fallback"] = resizer.stats.snapshot()["fallback"]
         if section["mismatched"]:
             logger.error("pynq-cv doctor: %d PL frame(s) differ from the IP's exact arithmetic",
                          section["mismatched"])
@@ -594,7 +600,7 @@ class Doctor:
     def measured_costs(self) -> BoardCosts:
         """The published constants with every measured one in its place."""
         assert self.published is not None
-        where = "this host through the emulator" if self.report.emulated else "the board"
+        where = "the board" if self.on_board else "this host (not a board)"
         return self.published.with_values(dict(self.found), f"pynq-cv doctor on {where}",
                                           "measured")
 
@@ -615,7 +621,7 @@ class Doctor:
             return None
         where = platform.node() or "this machine"
         return calibration.document(
-            dict(self.found), emulated=self.report.emulated,
+            dict(self.found), emulated=not self.on_board,
             board=self.report.environment.get("board", "?"), family=self.published.family,
             how=f"pynq-cv doctor on {where}, best of {self.settings.repeat}",
         )

@@ -189,9 +189,13 @@ def test_a_stream_the_overlay_does_not_take_says_so(tmp_path, monkeypatch):
     assert "not eligible on this overlay" in md
 
 
-def test_on_the_cpu_backend_the_pl_steps_say_why_they_were_skipped(tmp_path, capsys):
+def test_on_the_cpu_backend_the_pl_steps_say_why_they_were_skipped(
+        tmp_path, monkeypatch, capsys):
     where = tmp_path / "report"
-    code = main(["doctor", "--quick", "--backend", "cpu", "--report", str(where)])
+    saved = tmp_path / "calibration.json"
+    monkeypatch.setenv("PYNQ_CV_CALIBRATION", str(saved))
+    code = main(["doctor", "--quick", "--backend", "cpu", "--report", str(where),
+                 "--calibrate"])
     report = json.loads((where / "report.json").read_text())
     md = (where / "report.md").read_text()
     assert code == 0
@@ -205,6 +209,10 @@ def test_on_the_cpu_backend_the_pl_steps_say_why_they_were_skipped(tmp_path, cap
     # the routing map: the board's model with the cv2 constants measured here
     assert report["routes"]["rows"] and (where / "routes.png").exists()
     assert "verify: skipped (no PL path" in capsys.readouterr().out
+    # this host's cv2 constants are saved, and never as a board's
+    data = calibration.read(saved)
+    assert data["backend"] != "board" and set(data["constants"]) == {
+        "cv2_area2x_bytes_per_s", "cv2_bilinear_s_per_out_byte", "cv2_call_s", "cv2_threads"}
 
 
 def test_an_unwritable_report_directory_is_one_error_line(tmp_path, capsys):
