@@ -140,6 +140,15 @@ def cv2_baseline() -> dict[str, str]:
     return found
 
 
+def restore_cv2_threads(before: int) -> None:
+    """cv2's thread count back to what it was -- to its default state when it was the
+    default: after an explicit ``setNumThreads(n)`` OpenCV's pool can hang a child forked
+    while other threads run cv2 (its own default state does not)."""
+    cv2.setNumThreads(-1)
+    if cv2.getNumThreads() != before:
+        cv2.setNumThreads(before)
+
+
 def cma_from_meminfo() -> dict[str, int] | None:
     """CmaTotal and CmaFree in bytes from /proc/meminfo (None where the kernel has no CMA)."""
     try:
@@ -354,8 +363,9 @@ class Doctor:
                   (480, 640): _random_frame(480, 640)}
         before = cv2.getNumThreads()
         try:
-            for threads in (1, before):
-                cv2.setNumThreads(threads)
+            for threads in (before, 1):  # as it is first: nothing changed yet
+                if threads != before:
+                    cv2.setNumThreads(threads)
                 for name, inp, (out_rows, out_cols) in CV2_SHAPES:
                     call = partial(CV2_RESIZE, frames[inp], (out_cols, out_rows))
                     wall, cpu = timed(call, repeat)
@@ -366,7 +376,7 @@ class Doctor:
                         row.update(model_ms=model.latency * 1e3, model_cpu_ms=model.cpu * 1e3)
                     rows.append(row)
         finally:
-            cv2.setNumThreads(before)
+            restore_cv2_threads(before)
         self.found.update(calibration.cv2_constants(*FRAME_1080P, repeat))
 
     def step_buffers(self) -> None:

@@ -131,9 +131,9 @@ def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path, monkeypatch, ca
     threads = cv2.getNumThreads()
     calls = []
 
-    def interrupted(fn, repeat):  # the second cv2 shape: Ctrl-C, single-threaded then
+    def interrupted(fn, repeat):  # the first single-threaded shape: Ctrl-C
         calls.append(cv2.getNumThreads())
-        if len(calls) == 2:
+        if len(calls) == len(doctor.CV2_SHAPES) + 1:
             raise KeyboardInterrupt
         return 1e-3, 1e-3
 
@@ -144,7 +144,9 @@ def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path, monkeypatch, ca
     assert report["doctor"]["interrupted_at"] == "cv2"
     assert report["doctor"]["complete"] is False
     assert report["environment"]["board"] == "Pynq-Z2"
-    assert len(report["measurements"]["cv2"]) == 1  # the one shape measured is kept
+    # the shapes measured are kept: every one at default threads
+    assert [r["threads"] for r in report["measurements"]["cv2"]] == [threads] * len(
+        doctor.CV2_SHAPES)
     assert report["verify"] == {} and report["routes"] == {}
     assert "Interrupted during `cv2`" in md
     assert "interrupted during cv2" in capsys.readouterr().err
