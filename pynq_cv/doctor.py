@@ -141,9 +141,8 @@ def cv2_baseline() -> dict[str, str]:
 
 
 def restore_cv2_threads(before: int) -> None:
-    """cv2's thread count back to what it was -- to its default state when it was the
-    default: after an explicit ``setNumThreads(n)`` OpenCV's pool can hang a child forked
-    while other threads run cv2 (its own default state does not)."""
+    """cv2's thread count back to what it was: OpenCV's default setting (-1) when the count
+    was the default one, else that count -- the doctor leaves no setting of its own behind."""
     cv2.setNumThreads(-1)
     if cv2.getNumThreads() != before:
         cv2.setNumThreads(before)
