@@ -36,6 +36,7 @@ import numpy as np
 from . import costs as cost_model
 from .costs import BoardCosts, PathCost
 from .cv2compat import CV2_RESIZE
+from .driver import IP_SRC_ROWS
 
 if TYPE_CHECKING:
     from .planner import Measure
@@ -167,7 +168,8 @@ def _best(fn: Callable[[], Any], repeat: int) -> float:
     return max(best, 1e-9)
 
 
-def _cv2_constants(rows: int, cols: int, repeat: int) -> dict[str, float]:
+def cv2_constants(rows: int, cols: int, repeat: int) -> dict[str, float]:
+    """cv2.resize's constants on this CPU: exact 2x rate, bilinear cost, per-call cost."""
     frame = np.random.default_rng(0).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
     area = _best(lambda: CV2_RESIZE(frame, (cols // 2, rows // 2)), repeat)
     out = (cols * 2 // 3, rows * 2 // 3)
@@ -180,6 +182,49 @@ def _cv2_constants(rows: int, cols: int, repeat: int) -> dict[str, float]:
         "cv2_call_s": call,
         "cv2_threads": float(max(1, cv2.getNumThreads())),
     }
+
+
+def buffer_seconds(hw: Any, src: np.ndarray, repeat: int) -> dict[str, float]:
+    """Seconds (best of ``repeat``) to copy ``src``'s bytes into and out of a cacheable and a
+    non-cacheable buffer of ``hw``, to flush and to invalidate the cacheable one."""
+    nbytes = src.nbytes
+    cached = hw.allocate((nbytes,), np.uint8, cacheable=True)
+    uncached = hw.allocate((nbytes,), np.uint8, cacheable=False)
+    plain = np.empty_like(src)
+    try:
+        return {
+            "plain_copy": _best(lambda: np.copyto(plain, src), repeat),
+            "into_cacheable": _best(lambda: np.copyto(cached, src), repeat),
+            "out_of_cacheable": _best(lambda: np.copyto(plain, cached), repeat),
+            "into_non_cacheable": _best(lambda: np.copyto(uncached, src), repeat),
+            "out_of_non_cacheable": _best(lambda: np.copyto(plain, uncached), repeat),
+            "flush": _best(cached.flush, repeat),
+            "invalidate": _best(cached.invalidate, repeat),
+        }
+    finally:
+        cached.freebuffer()
+        uncached.freebuffer()
+
+
+def buffer_constants(seconds: dict[str, float], nbytes: int) -> dict[str, float]:
+    """The cost model's copy and cache-maintenance constants from ``buffer_seconds``."""
+    return {
+        "memcpy_bytes_per_s": nbytes / seconds["plain_copy"],
+        "wc_write_bytes_per_s": nbytes / seconds["into_non_cacheable"],
+        "uncached_read_bytes_per_s": nbytes / seconds["out_of_non_cacheable"],
+        "flush_s_per_byte": seconds["flush"] / nbytes,
+        "invalidate_s_per_byte": seconds["invalidate"] / nbytes,
+    }
+
+
+def register_seconds(ip: Any, repeat: int, offset: int = IP_SRC_ROWS) -> dict[str, float]:
+    """One Python MMIO read of ``offset``, and one write of the value it held (a size
+    register by default: reading it clears nothing, rewriting it changes nothing), in
+    seconds: best of ``repeat`` runs of 100."""
+    value = int(ip.read(offset))
+    read = _best(lambda: [ip.read(offset) for _ in range(100)], repeat) / 100
+    write = _best(lambda: [ip.write(offset, value) for _ in range(100)], repeat) / 100
+    return {"read": read, "write": write}
 
 
 def measure(
@@ -200,40 +245,36 @@ def measure(
         hw = engine.board
         nbytes = rows * cols * 3
         src = np.random.default_rng(1).integers(0, 256, nbytes, dtype=np.uint8)
-        cached = hw.allocate((nbytes,), np.uint8, cacheable=True)
-        uncached = hw.allocate((nbytes,), np.uint8, cacheable=False)
-        plain = np.empty_like(src)
-        try:
-            found = {
-                "memcpy_bytes_per_s": nbytes / _best(lambda: np.copyto(plain, src), repeat),
-                "wc_write_bytes_per_s": nbytes / _best(lambda: np.copyto(uncached, src), repeat),
-                "uncached_read_bytes_per_s":
-                    nbytes / _best(lambda: np.copyto(plain, uncached), repeat),
-                "flush_s_per_byte": _best(cached.flush, repeat) / nbytes,
-                "invalidate_s_per_byte": _best(cached.invalidate, repeat) / nbytes,
-            }
-            ip = getattr(engine.driver, "ip", None) or getattr(
-                hw.overlay, engine.descriptor.resizer.name
-            )
-            found["register_access_s"] = _best(lambda: [ip.read(0) for _ in range(100)], repeat)
-            found["register_access_s"] /= 100
-            found.update(_cv2_constants(rows, cols, repeat))
-            frame = src.reshape(rows, cols, 3)
-            resizer.resize(frame, (cols // 2, rows // 2))  # the pool's buffers, warm
-            pl_frame = _best(lambda: resizer.resize(frame, (cols // 2, rows // 2)), repeat)
-        finally:
-            cached.freebuffer()
-            uncached.freebuffer()
+        found = buffer_constants(buffer_seconds(hw, src, repeat), nbytes)
+        ip = getattr(engine.driver, "ip", None) or getattr(
+            hw.overlay, engine.descriptor.resizer.name
+        )
+        found["register_access_s"] = register_seconds(ip, repeat)["read"]
+        found.update(cv2_constants(rows, cols, repeat))
+        frame = src.reshape(rows, cols, 3)
+        resizer.resize(frame, (cols // 2, rows // 2))  # the pool's buffers, warm
+        pl_frame = _best(lambda: resizer.resize(frame, (cols // 2, rows // 2)), repeat)
         # board default: commands (only a board's own measurement is labelled a board's)
         emulated = resizer.backend != "board" or bool(getattr(hw, "emulated", False))
         desc = engine.descriptor
         family = engine.planner.costs.family
     how = f"pynq-cv calibrate on {platform.node() or 'this machine'}, best of {repeat}"
+    checks = {f"pl_frame_{rows}p_to_{rows // 2}p_s" + ("_host_emulated" if emulated else ""):
+              pl_frame}
+    return document(found, emulated=emulated, board=desc.board, family=family, how=how,
+                    checks=checks)
+
+
+def document(
+    found: dict[str, float], *, emulated: bool, board: str, family: str, how: str,
+    checks: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """A calibration file's content for measured constants (``found``: name -> value)."""
     return {
         "pynq_cv_calibration": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backend": "emulator" if emulated else "board",
-        "board": desc.board,
+        "board": board,
         "family": family,
         "machine": {
             "machine": platform.machine(), "python": platform.python_version(),
@@ -245,8 +286,7 @@ def measure(
             "costs, not a board's" if emulated else "measured on the board"
         ),
         "constants": {name: {"value": value, "source": how} for name, value in found.items()},
-        "checks": {f"pl_frame_{rows}p_to_{rows // 2}p_s"
-                   + ("_host_emulated" if emulated else ""): pl_frame},
+        "checks": dict(checks or {}),
     }
 
 

@@ -44,6 +44,7 @@ from pynq_cv.cli.common import (
     write_synthetic_clip,
 )
 from pynq_cv.cli.demo import cmd_demo
+from pynq_cv.cli.doctor import add_parser as add_doctor_parser
 from pynq_cv.cli.emulate import add_parser as add_emulate_parser
 from pynq_cv.cli.info import cmd_info, versions
 from pynq_cv.cli.plan import add_parser as add_plan_parser
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_emulate_parser(sub)
     add_plan_parser(sub)
+    add_doctor_parser(sub, [engine])
     return parser
 
 
