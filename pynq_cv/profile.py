@@ -74,6 +74,8 @@ class CallSiteProfile:
         self._lock = threading.Lock()
         self._sites: dict[tuple[str, int], SiteCounts] = {}
         self._local = threading.local()
+        self.header: dict[str, Any] | None = None  # the shared engine, once it was open
+        self.plans: dict[tuple[str, str], dict[str, Any]] = {}  # behind policy reasons
         _profiles.add(self)
 
     def observe(self, reason: str | None, board_seconds: float, nbytes: int,
@@ -110,6 +112,9 @@ class CallSiteProfile:
         shape = None
         if outcome is not None and outcome[0] in POLICY_REASONS:  # which plan said cv2
             shape = _shape_pair(args[0] if args else None, result)
+        new_plan = shape is not None and (outcome[0], shape) not in self.plans
+        if outcome is not None and (self.header is None or new_plan):
+            self._engine_facts(outcome[0], shape)  # rarely: the script may close the engine
         with self._lock:
             counts = self._sites.get(site)
             if counts is None:
@@ -136,6 +141,26 @@ class CallSiteProfile:
                 counts.cpu[reason] += 1
                 if shape is not None:
                     counts.planned[reason, shape] += 1
+
+    def _engine_facts(self, reason: str | None, shape: str | None) -> None:
+        """What the report says about the shared engine, read while it is open: its header
+        once, and the plan behind each (policy reason, shape) the first time it is seen."""
+        from . import dispatch  # (dispatch -> watch -> telemetry; never the other way)
+
+        rz = dispatch._default
+        engine = getattr(rz, "engine", None)
+        if rz is None or engine is None:
+            return
+        if self.header is None:
+            info = rz.info()
+            self.header = {"backend": info.get("backend"), "board": info.get("board"),
+                           "policy": rz.policy, "costs_from": info.get("costs_from"),
+                           "emulated": bool(rz.stats.emulated)}
+        if shape is not None and reason is not None:
+            for plan in engine.planner.recent(len(engine.planner._plans)):
+                if plan["shape"] == shape and plan["reason"] == reason:
+                    self.plans[reason, shape] = plan
+                    break
 
     def sites(self) -> dict[tuple[str, int], SiteCounts]:
         """A copy of the counters, by (file, line)."""
