@@ -496,3 +496,19 @@ def test_the_synthetic_clip_has_a_real_checkerboard_and_no_seam():
     assert np.abs(np.diff(backdrop, axis=1)).max() <= 8  # smooth along the scroll
     # periodic in the frame width: the scroll wraps without a jump
     assert np.abs(backdrop[:, :width] - backdrop[:, width:]).max() <= 1
+
+
+@pytest.mark.parametrize("argv, env, code, says", [
+    (["--backend", "cpu"], {}, 2, "the cpu backend has no PL path"),
+    ([], {"PYNQ_CV_BACKEND": "cpu"}, 2, "the cpu backend has no PL path"),
+    (["--backend", "board"], {}, 1, "cannot calibrate: PL unavailable"),
+])
+def test_calibrate_without_a_pl_path_is_one_line(tmp_path, argv, env, code, says):
+    done = subprocess.run(
+        [sys.executable, "-m", "pynq_cv", "calibrate", "--quick", "--output",
+         str(tmp_path / "c.json"), *argv],
+        capture_output=True, text=True, timeout=120, env=dict(ENV, **env))
+    assert done.returncode == code
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "c.json").exists()
