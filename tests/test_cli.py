@@ -152,7 +152,8 @@ def test_resize_says_why_the_pl_declined(image, tmp_path, capsys):
     argv = ["resize", str(image), str(out), "--size", "160x90", "--interpolation", "area"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "path: CPU" in text and "declined: interpolation" in text
+    assert "path: CPU" in text and "the PL does not take this frame (interpolation" in text
+    assert "declined" not in text
     assert np.array_equal(
         cv2.imread(str(out)),
         cv2.resize(cv2.imread(str(image)), (160, 90), interpolation=cv2.INTER_AREA),
@@ -512,3 +513,26 @@ def test_calibrate_without_a_pl_path_is_one_line(tmp_path, argv, env, code, says
     assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "c.json").exists()
+
+
+def test_resize_compare_of_a_planned_cpu_frame_computes_the_pl_panel(image, tmp_path, capsys):
+    diff = tmp_path / "diff.png"
+    argv = ["resize", str(image), str(tmp_path / "out.png"), "--size", "320x180",
+            "--policy", "latency", "--compare", str(diff)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "as the routing plan chose (cpu_faster" in text
+    assert "computed with policy pl" in text
+    picture = cv2.imread(str(diff))
+    third = (picture.shape[1] - 16) // 3  # three panels, two gaps of 8
+    difference = picture[60:, 2 * third + 16:]
+    assert difference.max() > 100  # the IP's frame differs from cv2's: not a black panel
+
+
+def test_resize_compare_without_a_pl_frame_says_so_in_one_line(image, tmp_path, capsys):
+    diff = tmp_path / "diff.png"
+    argv = ["resize", str(image), str(tmp_path / "out.png"), "--size", "160x90",
+            "--interpolation", "area", "--compare", str(diff)]
+    assert main(argv) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("no PL frame")]
+    assert len(lines) == 1 and "INTER_LINEAR" in lines[0] and not diff.exists()
