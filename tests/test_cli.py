@@ -536,3 +536,43 @@ def test_resize_compare_without_a_pl_frame_says_so_in_one_line(image, tmp_path, 
     assert main(argv) == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("no PL frame")]
     assert len(lines) == 1 and "INTER_LINEAR" in lines[0] and not diff.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["resize", "{fifo}", "{tmp}/out.png", "--size", "4x4"],
+    ["demo", "--source", "{fifo}", "--frames", "1"],
+])
+def test_a_fifo_is_refused_without_opening_it(tmp_path, argv):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # open() of it would block until a writer comes
+    argv = [a.format(fifo=fifo, tmp=tmp_path) for a in argv]
+    done = subprocess.run([sys.executable, "-m", "pynq_cv", *argv], capture_output=True,
+                          text=True, timeout=60, env=ENV)
+    assert done.returncode == 1
+    assert done.stderr == f"pynq-cv: error: {fifo} is a FIFO, not " \
+                          f"{'an image' if argv[0] == 'resize' else 'a video file'}\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--input-size", "100000x100000"],
+    ["verify", "--sizes", "100000x100000:2x2"],
+    ["verify", "--sizes", "2x2:100000x100000"],
+])
+def test_sizes_too_large_for_this_machine_are_one_line(argv, capsys, monkeypatch):
+    monkeypatch.setattr(cli.common, "physical_memory", lambda: 8 * 2**30)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is too large: one BGR frame is 27.9 GiB" in err
+    assert "machine has 8.0 GiB of memory" in err
+
+
+def test_a_memory_error_is_one_line(monkeypatch, capsys):
+    def exhausted(args):
+        raise MemoryError("Unable to allocate 9 GiB for an array")
+
+    parser = cli.build_parser()
+    parser._subparsers._group_actions[0].choices["info"].set_defaults(run=exhausted)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert main(["info"]) == 1
+    assert capsys.readouterr().err == ("pynq-cv: error: not enough memory: Unable to allocate "
+                                       "9 GiB for an array\n")
