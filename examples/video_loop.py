@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", nargs="?", help="video file or camera index (default: generate)")
     parser.add_argument("-o", "--output", help="output video (default: a temp dir's output.avi)")
     parser.add_argument("--size", type=parse_size, default=(960, 540), help="output WxH")
-    parser.add_argument("--frames", type=int, default=150, help="at most this many frames (default: 150)")
+    parser.add_argument("--frames", type=int, default=150,
+                        help="at most this many frames (default: 150)")
     parser.add_argument("--input-size", type=parse_size, default=(1920, 1080),
                         help="size of the generated clip")
     parser.add_argument("--zero-copy", action="store_true",
