@@ -185,3 +185,24 @@ def test_an_explicit_engine_stats_are_callable_like_pynq_cv_stats():
         rz.resize(np.zeros((48, 64, 3), np.uint8), (32, 24))
         assert rz.stats()["pl"] == 1 == rz.stats.snapshot()["pl"]
         assert rz.stats()["emulated"] == 1
+
+
+def test_the_readme_documents_every_environment_switch_with_its_values():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    table = readme[readme.index("### Environment switches"):]
+    source = "\n".join(p.read_text() for p in (root / "pynq_cv").rglob("*.py"))
+    switches = set(re.findall(r"PYNQ_CV_[A-Z_]+[A-Z]", source))
+    assert switches >= {"PYNQ_CV_LOG", "PYNQ_CV_STRICT", "PYNQ_CV_BACKEND", "PYNQ_CV_POLICY"}
+    for name in switches:
+        assert re.search(rf"^\| `{name}`[^|]*\| [^|]*\w", table, re.M), name
+
+
+def test_pynq_cv_log_lines_carry_the_name_once():
+    done = run_python(ELIGIBLE, PYNQ_CV_LOG="info", PYNQ_CV_BACKEND="")
+    lines = done.stderr.splitlines()
+    assert lines and all(line.startswith("pynq_cv ") for line in lines), done.stderr
+    assert not any(": pynq_cv: " in line for line in lines), done.stderr
+    assert any(line.startswith("pynq_cv INFO: no board") for line in lines), done.stderr
