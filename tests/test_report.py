@@ -206,3 +206,20 @@ def test_pynq_cv_log_lines_carry_the_name_once():
     assert lines and all(line.startswith("pynq_cv ") for line in lines), done.stderr
     assert not any(": pynq_cv: " in line for line in lines), done.stderr
     assert any(line.startswith("pynq_cv INFO: no board") for line in lines), done.stderr
+
+
+def test_pynq_cv_run_says_how_many_frames_were_emulated(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text(ELIGIBLE.replace("pynq_cv.patch()\n", "").replace(
+        "import cv2, numpy as np, pynq_cv", "import cv2, numpy as np"
+    ).replace("print(pynq_cv.stats()['pl'])", "print('done')"))
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PYNQ_CV_")}
+    done = subprocess.run([sys.executable, "-m", "pynq_cv", "run", str(script)],
+                          capture_output=True, text=True, env=dict(full, PYNQ_CV_POLICY="pl"),
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "done\n"
+    assert done.stderr.splitlines() == [
+        telemetry.EMULATOR_NOTICE,
+        "pynq-cv run: 3 cv2.resize frames ran on the board emulator "
+        "(PYNQ_CV_BACKEND=cpu for cv2.resize)",
+    ]
