@@ -223,3 +223,32 @@ def test_pynq_cv_run_says_how_many_frames_were_emulated(tmp_path):
         "pynq-cv run: 3 cv2.resize frames ran on the board emulator "
         "(PYNQ_CV_BACKEND=cpu for cv2.resize)",
     ]
+
+
+def test_pynq_cv_run_profile_of_video_loop_holds_the_whole_report(tmp_path):
+    import json
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "video_loop.py"
+    out = tmp_path / "p.json"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PYNQ_CV_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pynq_cv", "run", "--profile", "--json", str(out), str(example),
+         "--frames", "6", "--input-size", "1280x720", "--size", "640x360"],
+        capture_output=True, text=True, env=dict(full, PYNQ_CV_CALIBRATION="none"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    for needle in ("backend emulator, board Pynq-Z2, policy auto", "costs: published defaults",
+                   "wall time", "inside cv2.resize", "ms/call", "routing plans that chose cv2",
+                   "cpu_faster: PL", "policy pl would send it to the PL",
+                   "fallback reasons, and what would send such frames to the PL",
+                   "PYNQ_CV_POLICY=pl"):
+        assert needle in err, err
+    report = json.loads(out.read_text())
+    assert report["backend"] == "emulator" and report["policy"] == "auto"
+    assert report["totals"]["calls"] == 6 and report["totals"]["wall_seconds"] > 0
+    (site,) = report["sites"]
+    assert site["cpu_reasons"] == {"cpu_faster": 6} and site["ms_per_call"] > 0
+    (plan,) = site["plans"]
+    assert plan["shape"] == "1280x720->640x360" and plan["pl_ms"] > plan["cv2_ms"]
+    assert report["fallback"]["cpu_faster"]["hint"]
