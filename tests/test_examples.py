@@ -149,6 +149,10 @@ def test_camera_stream_serves_mjpeg_of_resized_frames():
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
         assert "4 frames streamed: 4 resized on the PL, 0 on the CPU" in out
+        # per PL frame, as everywhere else (it was a total here, per frame in video_loop)
+        modelled = pl_cost(for_board("Pynq-Z2"), (360, 640, 180, 320), 100_000_000,
+                           in_cacheable=False).latency
+        assert f"modelled board time {modelled * 1e3:.2f} ms per PL frame" in out
     finally:
         if proc.poll() is None:
             proc.kill()
