@@ -19,6 +19,7 @@ from pynq_cv.cli import main
 from pynq_cv.cli.report import build, render
 from pynq_cv.profile import CallSiteProfile
 from pynq_cv.reasons import FALLBACK_REASONS, hint
+from pynq_cv.timing import frame_seconds
 
 ELIGIBLE = (
     "import cv2, numpy as np, pynq_cv\n"
@@ -95,8 +96,11 @@ def test_every_place_gives_the_same_board_time_for_the_same_frame(tmp_path, capl
     cv2.imwrite(str(tmp_path / "in.png"), frame)
     assert main(["resize", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--size",
                  "960x540", "--backend", "emulator", "--policy", "pl"]) == 0
-    resized = float(re.search(r"modelled board time ([\d.]+) ms", capsys.readouterr().out)[1])
+    text = capsys.readouterr().out
+    resized = float(re.search(r"modelled board time ([\d.]+) ms", text)[1])
     assert resized == pytest.approx(stats_ms, abs=0.01)
+    ip = float(re.search(r"\(the IP ([\d.]+) ms; the rest copies", text)[1])
+    assert ip == pytest.approx(frame_seconds(1080, 1920, 540, 960) * 1e3, abs=0.01) < resized
     assert main(["demo", "--frames", "2", "--backend", "emulator", "--policy", "pl"]) == 0
     demo = float(re.search(r"modelled board time .*: ([\d.]+) ms per frame",
                            capsys.readouterr().out)[1])
