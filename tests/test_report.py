@@ -100,7 +100,8 @@ def test_every_place_gives_the_same_board_time_for_the_same_frame(tmp_path, capl
     resized = float(re.search(r"modelled board time ([\d.]+) ms", text)[1])
     assert resized == pytest.approx(stats_ms, abs=0.01)
     ip = float(re.search(r"\(the IP ([\d.]+) ms; the rest copies", text)[1])
-    assert ip == pytest.approx(frame_seconds(1080, 1920, 540, 960) * 1e3, abs=0.01) < resized
+    assert ip == pytest.approx(frame_seconds(1080, 1920, 540, 960) * 1e3, abs=0.01)
+    assert ip < resized / 1.5  # a part of the whole, shown apart
     assert main(["demo", "--frames", "2", "--backend", "emulator", "--policy", "pl"]) == 0
     demo = float(re.search(r"modelled board time .*: ([\d.]+) ms per frame",
                            capsys.readouterr().out)[1])
