@@ -10,8 +10,11 @@
 
 Which file is loaded: ``Resizer(calibration=path)``, else ``PYNQ_CV_CALIBRATION`` (``none``
 turns calibration off), else the default per-user file (``default_path()``) -- the default
-one only when it was measured on the same kind of backend and CPU family as the engine's,
-so a file measured through the emulator (the host's costs) never stands in for a board's.
+one only when it was measured on a board of the engine's CPU family, and only by a board
+engine: a host is not a board, so a file measured off a board (through the emulator: the
+host's costs) never replaces a board's model unless asked for by path or by
+``PYNQ_CV_CALIBRATION``. The costs returned say which machine they describe
+(``BoardCosts.machine``).
 """
 
 from __future__ import annotations
@@ -23,14 +26,19 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from . import costs as cost_model
 from .costs import BoardCosts, PathCost
+from .cv2compat import CV2_RESIZE
+
+if TYPE_CHECKING:
+    from .planner import Measure
 
 CALIBRATION_ENV = "PYNQ_CV_CALIBRATION"
 SCHEMA = 1
@@ -60,23 +68,44 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def apply(costs: BoardCosts, data: dict[str, Any], path: str) -> BoardCosts:
-    """``costs`` with the file's constants in force (each keeps the file as its source)."""
+    """``costs`` with the file's constants in force (each keeps the file as its source),
+    saying which machine they now describe."""
     note = f"{path} (measured on {data.get('backend', '?')}/{data.get('family', '?')}, " \
            f"{data.get('created', '?')})"
     values = {
         name: {"value": c["value"] if isinstance(c, dict) else c, "source": note}
         for name, c in data["constants"].items()
     }
-    return costs.with_values(values, note, "calibration")
+    board = data.get("board") or "?"
+    if data.get("backend") == "board":  # not a default: names the machine a file describes
+        machine = f"{board} (calibrated on the board: {path})"
+    else:
+        host = (data.get("machine") or {}).get("machine") or "?"
+        machine = f"this host ({host}, calibrated through the emulator: {path}), not a {board}"
+    return replace(costs.with_values(values, note, "calibration"), machine=machine)
 
 
 def costs_for(
     board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None = None,
+    cpu_family: str | None = None,
 ) -> tuple[BoardCosts, str]:
-    """The constants in force for an engine, and a sentence saying where they came from."""
-    costs = cost_model.for_board(board)
+    """The constants in force for an engine, and a sentence saying where they came from and
+    which machine they describe (a board's model, a board, or a host: never left unsaid).
+    A board without a shipped profile gets its CPU family's (``costs.for_board``)."""
+    costs, origin = _costs_for(board, backend, explicit, cpu_family)
+    return costs, f"{origin}; the numbers describe {costs.machine}"
+
+
+def _costs_for(
+    board: str, backend: str, explicit: str | os.PathLike[str] | dict[str, Any] | None,
+    cpu_family: str | None,
+) -> tuple[BoardCosts, str]:
+    costs = cost_model.for_board(board, cpu_family)
     if isinstance(explicit, dict):
-        return costs.with_values(explicit, "given in the call", "override"), "given in the call"
+        given = costs.with_values(explicit, "given in the call", "override")
+        if explicit:
+            given = replace(given, machine=f"{board} (model with constants given in the call)")
+        return given, "given in the call"
     if explicit is not None:
         data = read(explicit)
         return apply(costs, data, str(explicit)), f"calibration file {explicit}" + _mismatch(
@@ -97,6 +126,7 @@ def costs_for(
             return costs, f"published defaults ({CALIBRATION_ENV}: {exc})"
     path = default_path()
     if not path.is_file():
+        # board default: calibration_kind
         hint = "run `pynq-cv calibrate`" if backend == "board" else (
             "on a board, `pynq-cv calibrate` measures it")
         return costs, f"published defaults (no calibration file; {hint})"
@@ -104,10 +134,13 @@ def costs_for(
         data = read(path)
     except ValueError as exc:
         return costs, f"published defaults ({exc})"
-    if data.get("backend") != backend or data.get("family") != costs.family:
+    # board default: calibration_kind (only a board's own file stands in for its model)
+    if data.get("backend") != "board" or backend != "board" or data.get("family") != costs.family:
         return costs, (
             f"published defaults ({path} was measured on {data.get('backend')}/"
-            f"{data.get('family')}, this engine is {backend}/{costs.family})"
+            f"{data.get('family')}, this engine is {backend}/{costs.family}: a calibration "
+            f"replaces a board's model by default only when measured on such a board; load it "
+            f"with calibration={str(path)!r} or {CALIBRATION_ENV}={path})"
         )
     return apply(costs, data, str(path)), f"calibration file {path}"
 
@@ -136,11 +169,11 @@ def _best(fn: Callable[[], Any], repeat: int) -> float:
 
 def _cv2_constants(rows: int, cols: int, repeat: int) -> dict[str, float]:
     frame = np.random.default_rng(0).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
-    area = _best(lambda: cv2.resize(frame, (cols // 2, rows // 2)), repeat)
+    area = _best(lambda: CV2_RESIZE(frame, (cols // 2, rows // 2)), repeat)
     out = (cols * 2 // 3, rows * 2 // 3)
-    bilinear = _best(lambda: cv2.resize(frame, out), repeat)
+    bilinear = _best(lambda: CV2_RESIZE(frame, out), repeat)
     tiny = frame[:8, :8]
-    call = _best(lambda: cv2.resize(tiny, (4, 4)), repeat * 20)
+    call = _best(lambda: CV2_RESIZE(tiny, (4, 4)), repeat * 20)
     return {
         "cv2_area2x_bytes_per_s": frame.nbytes / max(area - call, 1e-9),
         "cv2_bilinear_s_per_out_byte": max(bilinear - call, 1e-9) / (out[0] * out[1] * 3),
@@ -191,7 +224,8 @@ def measure(
         finally:
             cached.freebuffer()
             uncached.freebuffer()
-        emulated = resizer.backend != "board"
+        # board default: commands (only a board's own measurement is labelled a board's)
+        emulated = resizer.backend != "board" or bool(getattr(hw, "emulated", False))
         desc = engine.descriptor
         family = engine.planner.costs.family
     how = f"pynq-cv calibrate on {platform.node() or 'this machine'}, best of {repeat}"
@@ -226,33 +260,49 @@ def write(data: dict[str, Any], path: str | os.PathLike[str] | None = None) -> P
     return target
 
 
-def plan_measurer(engine: Any, repeat: int = 3) -> Callable[..., tuple[PathCost, PathCost]]:
-    """On a real board: time both paths for a new shape on scratch buffers, once, at plan
-    time (FFTW's MEASURE), so the plan rests on this board, never on the user's frames."""
+def plan_measurer(engine: Any, repeat: int = 3) -> Measure:
+    """Time both paths for a new shape on scratch buffers, once, at plan time (FFTW's
+    MEASURE), so the plan rests on this board, never on the user's frames.
 
-    def measure_shape(key: Any, pl: PathCost, cv2_model: PathCost) -> tuple[PathCost, PathCost]:
+    cv2 is timed through the original ``cv2.resize`` (``cv2compat.CV2_RESIZE``): the module
+    attribute may be pynq_cv's own patch, and measuring must never re-enter pynq_cv. On an
+    emulated board (``board.emulated``) the host's timings say nothing about the board:
+    one frame still runs through the emulated PL (so a broken path keeps the model), and
+    the costs are the board's -- the IP's cycles and the board's modelled PS work."""
+    emulated = bool(getattr(engine.board, "emulated", False))
+
+    def measure_shape(
+        key: Any, pl: PathCost, cv2_model: PathCost
+    ) -> tuple[PathCost, PathCost, str]:
         sizes, copy_in, copy_out, _, _ = key
         in_rows, in_cols, out_rows, out_cols = sizes
         scratch = np.random.default_rng(2).integers(0, 256, (in_rows, in_cols, 3), np.uint8)
-        cv2_wall = _best(lambda: cv2.resize(scratch, (out_cols, out_rows)), repeat)
         pool = engine.pool
         with pool.lease((in_rows, in_cols, 3)) as in_buf, \
                 pool.lease((out_rows, out_cols, 3)) as out_buf:
             out = np.empty((out_rows, out_cols, 3), np.uint8)
 
-            def pl_frame() -> None:
+            def pl_frame() -> float:
                 if copy_in:
                     np.copyto(in_buf, scratch)
-                engine.driver.run(in_buf, out_buf, sizes)
+                board_seconds = engine.driver.run(in_buf, out_buf, sizes)
                 if copy_out:
                     np.copyto(out, out_buf)
+                return float(board_seconds)
 
+            if emulated:
+                ip = pl_frame()
+                parts = {**pl.parts, "ip": ip}
+                latency = pl.latency - pl.parts.get("ip", 0.0) + ip
+                return PathCost(latency, pl.cpu, parts), cv2_model, "measured (emulated)"
             pl_wall = _best(pl_frame, repeat)
+        cv2_wall = _best(lambda: CV2_RESIZE(scratch, (out_cols, out_rows)), repeat)
         ip = pl.parts.get("ip", 0.0)
         threads = cv2_model.cpu / max(cv2_model.latency, 1e-12)
         return (
             PathCost(pl_wall, max(pl_wall - ip, 0.0), {"measured": pl_wall, "ip": ip}),
             PathCost(cv2_wall, cv2_wall * threads, {"measured": cv2_wall}),
+            "measured",
         )
 
     return measure_shape

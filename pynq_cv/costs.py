@@ -2,9 +2,12 @@
 IP's cycles) and ``cv2.resize`` on the board's own CPU.
 
 The constants come per CPU family (``overlays/costs/*.json``, next to the descriptors), each
-with the source it was taken from; a calibration file (``pynq-cv calibrate``) or explicit
-overrides replace them one by one, and every constant remembers where its value came from.
-All of it is arithmetic on those constants: nothing here times anything.
+with the source it was taken from and its range (low, taken, high, each end with its own
+source): the evidence is a range, and a decision that flips inside it is reported as
+uncertain (``corner()``). A calibration file (``pynq-cv calibrate``) or explicit overrides
+replace them one by one (a measured value is a point), and every constant remembers where
+its value came from. A board without a shipped profile gets its CPU family's
+(``family_for``). All of it is arithmetic on those constants: nothing here times anything.
 
     PL latency = copy in + flush + IP + invalidate + copy out + per-frame driver overhead
     PL CPU     = latency - IP        (the driver sleeps through the IP's modelled time)
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import json
 import math
+import platform
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,11 +50,29 @@ CONSTANTS: dict[str, tuple[str, str]] = {
 }
 
 
+# Constants whose higher value makes the PL look better against cv2 (faster copies, a slower
+# cv2); for every other constant the lower value does. ``corner`` uses it.
+PL_FAVOURED_HIGH = frozenset({
+    "memcpy_bytes_per_s", "wc_write_bytes_per_s", "uncached_read_bytes_per_s",
+    "cv2_bilinear_s_per_out_byte", "cv2_call_s", "cv2_threads",
+})
+
+
 @dataclass(frozen=True)
 class Constant:
     value: float
     source: str  # where the number comes from (a publication, a calibration file, ...)
     origin: str = "published"  # "published" | "calibration" | "measured" | "override"
+    low: float | None = None  # the evidence's range; None: a point (measured, given)
+    high: float | None = None
+    low_source: str = ""
+    high_source: str = ""
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """(low, high): the value itself for a point."""
+        low = self.value if self.low is None else self.low
+        return low, self.value if self.high is None else self.high
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,7 @@ class BoardCosts:
     family: str
     constants: dict[str, Constant]
     notes: str = ""
+    machine: str = ""  # which machine these numbers describe (a board's model, a host, ...)
 
     def __getattr__(self, name: str) -> float:
         try:
@@ -78,16 +102,35 @@ class BoardCosts:
             if not math.isfinite(number) or number < 0:
                 raise ValueError(f"cost constant {name!r} must be finite and >= 0: {number}")
             why = value.get("source", source) if isinstance(value, dict) else source
-            merged[name] = Constant(float(number), why, origin)
+            merged[name] = Constant(float(number), why, origin)  # measured or given: a point
         return replace(self, constants=merged)
 
+    def corner(self, favour: str) -> BoardCosts:
+        """Every constant at the end of its range that favours ``favour`` ("pl" or "cpu"):
+        the two extremes a decision is checked at (each cost is monotonic in each
+        constant, so a decision that holds at both corners holds across the ranges)."""
+        moved = {}
+        for name, c in self.constants.items():
+            low, high = c.span
+            high_for_pl = name in PL_FAVOURED_HIGH
+            moved[name] = replace(c, value=high if high_for_pl == (favour == "pl") else low)
+        return replace(self, constants=moved)
+
+    @property
+    def has_ranges(self) -> bool:
+        return any(c.span[0] != c.span[1] for c in self.constants.values())
+
     def describe(self) -> dict[str, dict[str, Any]]:
-        """name -> value, unit, origin, source: what ``pynq-cv info`` prints."""
-        return {
-            name: {"value": c.value, "unit": CONSTANTS[name][0], "origin": c.origin,
-                   "source": c.source}
-            for name, c in self.constants.items()
-        }
+        """name -> value, unit, origin, source, range: what ``pynq-cv info`` prints."""
+        out = {}
+        for name, c in self.constants.items():
+            entry = {"value": c.value, "unit": CONSTANTS[name][0], "origin": c.origin,
+                     "source": c.source}
+            if c.low is not None or c.high is not None:
+                entry.update(low=c.span[0], high=c.span[1], low_source=c.low_source,
+                             high_source=c.high_source)
+            out[name] = entry
+        return out
 
 
 _PROFILES: dict[str, BoardCosts] = {}
@@ -101,28 +144,86 @@ def _profiles() -> dict[str, BoardCosts]:
             if not entry.name.endswith(".json"):
                 continue
             data = json.loads(entry.read_text(encoding="utf-8"))
-            consts = {
-                name: Constant(float(c["value"]), c["source"])
-                for name, c in data["constants"].items()
-            }
+            consts = {name: _published(entry.name, name, c)
+                      for name, c in data["constants"].items()}
             missing = set(CONSTANTS) - set(consts)
             if missing:
                 raise ValueError(f"{entry.name} lacks cost constants {sorted(missing)}")
             costs = BoardCosts(data["family"], consts, data.get("notes", ""))
+            _PROFILES["family:" + data["family"]] = costs
             for board in data["boards"]:
                 _PROFILES[board.lower()] = costs
     return _PROFILES
 
 
-def for_board(board: str) -> BoardCosts:
-    """The published constants for a board's CPU (Zynq-7000 or Zynq UltraScale+)."""
+def _published(file: str, name: str, c: dict[str, Any]) -> Constant:
+    """One shipped constant with its range (low <= taken <= high, each end with a source)."""
+    value = float(c["value"])
+    low, high = float(c.get("low", value)), float(c.get("high", value))
+    if not low <= value <= high:
+        raise ValueError(f"{file}: {name}: range [{low}, {high}] does not hold {value}")
+    return Constant(value, c["source"], "published", low, high,
+                    c.get("low_source", c["source"]), c.get("high_source", c["source"]))
+
+
+FAMILIES = ("zynq7000", "zynqmp")
+_FAMILY_ALIASES = {
+    "zynq7000": "zynq7000", "zynq-7000": "zynq7000", "zynq": "zynq7000", "cortex-a9": "zynq7000",
+    "zynqmp": "zynqmp", "zynq-ultrascale+": "zynqmp", "zynqus+": "zynqmp", "mpsoc": "zynqmp",
+    "cortex-a53": "zynqmp",
+}
+# board names whose CPU family shows in the name (Xilinx and third-party boards)
+_ZYNQMP_NAMES = re.compile(r"zcu1\d\d|zu\d|pynq-zu|kv2\d0|kr2\d0|k26|ultra96|rfsoc|ultrazed|"
+                           r"genesys-zu|mpsoc")
+_ZYNQ7000_NAMES = re.compile(r"pynq-z[12]\b|zybo|zedboard|zc70\d|7z0\d\d|cora-z7|arty-z7|"
+                             r"ebaz|microzed|minized|picozed")
+_MACHINES = {"aarch64": "zynqmp", "arm64": "zynqmp", "armv7l": "zynq7000", "armv7": "zynq7000",
+             "armhf": "zynq7000"}
+
+
+def family_for(board: str, cpu_family: str | None = None,
+               machine: str | None = None) -> tuple[str | None, str]:
+    """A board's CPU family and how it was found: its shipped profile, the descriptor's
+    ``cpu_family`` field, its name, or the CPU this runs on (``platform.machine()``).
+    (None, why) when nothing says."""
     profiles = _profiles()
-    try:
-        return profiles[board.lower()]
-    except KeyError:
-        raise ValueError(
-            f"no cost profile for board {board!r}; known: {sorted(profiles)}"
-        ) from None
+    known = profiles.get(board.lower())
+    if known is not None:
+        return known.family, "shipped profile"
+    if cpu_family:
+        family = _FAMILY_ALIASES.get(cpu_family.strip().lower())
+        if family is None:
+            raise ValueError(f"unknown cpu_family {cpu_family!r} for board {board!r}; "
+                             f"known: {FAMILIES}")
+        return family, "the descriptor's cpu_family"
+    name = board.lower()
+    if _ZYNQMP_NAMES.search(name):
+        return "zynqmp", f"the board name {board!r}"
+    if _ZYNQ7000_NAMES.search(name):
+        return "zynq7000", f"the board name {board!r}"
+    machine = (machine if machine is not None else platform.machine()).lower()
+    if machine in _MACHINES:
+        return _MACHINES[machine], f"this CPU ({machine})"
+    return None, f"no shipped profile, no cpu_family, and this CPU ({machine or '?'}) is no Zynq's"
+
+
+UNKNOWN_FAMILY = "unknown"
+
+
+def for_board(board: str, cpu_family: str | None = None) -> BoardCosts:
+    """The published constants for a board's CPU (Zynq-7000 or Zynq UltraScale+); a board
+    without a shipped profile gets its CPU family's (``family_for``). When nothing says which
+    family, family ``unknown`` (the Zynq UltraScale+ numbers, for display): the planner then
+    sends every eligible frame to the PL, as ``policy="pl"`` does, and says so."""
+    profiles = _profiles()
+    family, how = family_for(board, cpu_family)
+    if family is None:
+        base = profiles["family:zynqmp"]
+        return replace(base, family=UNKNOWN_FAMILY, notes=how,
+                       machine=f"{board} (no cost model: {how})")
+    costs = profiles["family:" + family]
+    via = "" if how == "shipped profile" else f", {family} by {how}"
+    return replace(costs, machine=f"{board} (model: published {family} constants{via})")
 
 
 # -- the two paths ---------------------------------------------------------------------------
@@ -188,6 +289,13 @@ def pl_cost(
     parts["driver"] = costs.frame_python_s + costs.register_accesses * costs.register_access_s
     latency = sum(parts.values())
     return PathCost(latency, latency - parts["ip"], parts)
+
+
+def pipelined_period(pl: PathCost) -> float:
+    """Seconds per frame of a pipelined PL loop: the IP works on frame N while the PS copies
+    N+1 in and N-1 out, so the slower of the two sets the rate (``bench_pipeline``)."""
+    ip = pl.parts.get("ip", 0.0)
+    return max(ip, pl.latency - ip)
 
 
 def roles(costs: BoardCosts) -> tuple[bool, bool]:

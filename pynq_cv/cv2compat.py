@@ -70,9 +70,31 @@ here. ``dst`` being ``src`` itself follows the same table: in place when the siz
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import cv2
 import numpy as np
+
+
+def _unpatched_resize() -> Any:
+    """cv2's own ``resize``: the object cv2 had before any patch (``pynq_cv.patch()``
+    replaces the module attribute; a reloaded copy of this module must not take the patch
+    for cv2's function)."""
+    current = cv2.resize
+    if (getattr(current, "__module__", None) or "").startswith(__package__ + "."):
+        patching = sys.modules.get(__package__ + ".patching")
+        original = getattr(patching, "_original", None)
+        if original is not None:
+            return original
+        return getattr(sys.modules.get(__name__), "CV2_RESIZE", current)  # reloaded
+    return current
+
+
+# The original ``cv2.resize``: every fallback, measurement and comparison of pynq_cv calls
+# this, never the module attribute a patch may have replaced (that would re-enter pynq_cv).
+CV2_RESIZE = _unpatched_resize()
+
 
 CN_MAX = 128
 """Most channels a 3-D array may have to be an image on every verified OpenCV (5.0: 128)."""

@@ -48,6 +48,7 @@ class OverlayDescriptor:
     resizer: IPDescriptor
     envelope: dict[str, Any]
     source: str = ""
+    cpu_family: str = ""  # "zynq7000" | "zynqmp": the cost profile of a board pynq_cv lacks
 
     @property
     def dma_length_width(self) -> int:
@@ -167,10 +168,25 @@ def _parse(data: Any, source: str) -> OverlayDescriptor:
         resizer=ip("resizer"),
         envelope=_check_envelope(data.get("envelope"), source),
         source=source,
+        cpu_family=_cpu_family(data.get("cpu_family", ""), source),
     )
+    if desc.dma.name == desc.resizer.name:
+        raise _field(source, "ips.resizer.name",
+                     f"must differ from the DMA's name, both are {desc.dma.name!r}")
     _integer(desc.dma.parameters.get("c_sg_length_width"),
              "ips.dma.parameters.c_sg_length_width", source, 8, 26)
     return desc
+
+
+def _cpu_family(value: Any, source: str) -> str:
+    """The optional ``cpu_family`` (which cost profile an unshipped board takes)."""
+    if value in ("", None):
+        return ""
+    from .costs import _FAMILY_ALIASES  # costs reads descriptors' package data
+
+    if not isinstance(value, str) or value.strip().lower() not in _FAMILY_ALIASES:
+        raise _field(source, "cpu_family", f"must be 'zynq7000' or 'zynqmp', got {value!r}")
+    return _FAMILY_ALIASES[value.strip().lower()]
 
 
 def load_descriptor(path: str | Path) -> OverlayDescriptor:

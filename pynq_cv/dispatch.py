@@ -30,7 +30,8 @@ by ``with`` statements written on one line. Another caller's frame is never give
 interrupted wait for a submitted frame turns that frame into a CPU frame for its owner.
 
 Fork: ``os.register_at_fork`` gives every ``Resizer`` in a child fresh locks and no engine
-(it reopens lazily); the parent's board is not touched. On a real board two processes must
+(it reopens lazily); module-level locks are made by ``forklocks``, which renews them all.
+The parent's board is not touched. On a real board two processes must
 not drive the PL at once.
 """
 
@@ -59,8 +60,9 @@ from .descriptors import OverlayDescriptor, loaded_length_width
 from .driver import Deadlines, InFlight, ResizeDriver
 from .envelope import Envelope
 from .errors import BackendUnavailable, PLFault, SettingError
+from .forklocks import module_lock
 from .log import debug_on, logger, on_level_change
-from .planner import Planner, resolve_policy
+from .planner import Planner, resolve_fps, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
 from .telemetry import FOLD_AT, Stats
 from .timing import frame_seconds
@@ -136,7 +138,7 @@ class Engine:
     def __init__(
         self, board: Any, budget_bytes: int | None, deadlines: Deadlines,
         policy: str | None = None, calibration_source: Any = None, backend: str = "emulator",
-        planning: str | None = None,
+        planning: str | None = None, fps: float | None = None,
     ) -> None:
         desc: OverlayDescriptor = board.descriptor
         self.board = board
@@ -158,15 +160,17 @@ class Engine:
             shared=getattr(board, "shared_ip", None),
         )
         self._scratch_buf: Any = None
-        on_board = backend == "board"
+        on_board = backend == "board"  # board default: calibration_kind
         costs, self.costs_origin = calibration_mod.costs_for(
-            desc.board, "board" if on_board else "emulator", calibration_source
+            desc.board, "board" if on_board else "emulator", calibration_source,
+            getattr(desc, "cpu_family", None),
         )
-        # Measure-at-plan-time only on a real board: on the emulator it would time the host.
+        # board default: planning (measured once per shape; an emulated board measures
+        # the board it emulates, see calibration.plan_measurer)
         measure = planning == "measure" or (planning is None and on_board)
         self.planner = Planner(
             costs, desc.clock_hz, policy,
-            measure=calibration_mod.plan_measurer(self) if measure else None,
+            measure=calibration_mod.plan_measurer(self) if measure else None, fps=fps,
         )
 
     def _scratch(self, nbytes: int) -> Any:
@@ -219,6 +223,7 @@ class Resizer:
         fallback: str = "exact",
         strict: bool | None = None,
         compare: bool | None = None,
+        fps: float | None = None,
         **backend_options: Any,
     ) -> None:
         """``policy``: which eligible frames go to the PL (see ``planner``; default
@@ -226,7 +231,9 @@ class Resizer:
         constants (default: ``PYNQ_CV_CALIBRATION``, else the per-user file). ``planning``:
         ``"estimate"`` (the cost model) or ``"measure"`` (time both paths on scratch buffers
         once per new shape; the default on a real board). ``overlay``, ``reprogram``,
-        ``wait_for_pl``: see the class docstring.
+        ``wait_for_pl``: see the class docstring. ``fps``: the source's frame rate (default
+        ``PYNQ_CV_FPS``): under ``offload`` and ``auto`` a stream's frames go to the PL only
+        if it keeps up with that rate (see ``planner``).
 
         ``fallback``: how a frame the PL should have computed but could not (a hardware
         fault, an open circuit breaker) is computed instead: ``"exact"`` (default) with the
@@ -238,11 +245,14 @@ class Resizer:
         ``PYNQ_CV_COMPARE``) also computes PL frames with cv2 and counts the difference in
         ``stats()["compare"]`` (see watch.py)."""
         _check_settings(budget_bytes, deadlines, breaker, stats, fallback)
+        _check_kinds(backend=backend, calibration=calibration, planning=planning,
+                     reprogram=reprogram, wait_for_pl=wait_for_pl, strict=strict,
+                     compare=compare)
         _check_backend_options(backend, backend_options)
         if overlay is not None and backend is None:
             backend = "board"  # the caller's own overlay: a real board, whatever the env says
         chosen = requested_backend(backend)  # raises now, at the caller's line, on a typo
-        if overlay is not None and chosen != "board":
+        if overlay is not None and chosen != "board":  # not a default: a check of the call
             raise BackendUnavailable(f"overlay= needs the board backend, not {chosen!r}")
         if wait_for_pl is not None and not 0.0 <= float(wait_for_pl) < float("inf"):
             raise ValueError(f"wait_for_pl must be finite seconds >= 0, not {wait_for_pl!r}")
@@ -252,6 +262,7 @@ class Resizer:
             if value is not None:
                 backend_options[key] = value
         self.policy = resolve_policy(policy)  # a bad name fails here, not inside a frame
+        self.fps = resolve_fps(fps)  # the source's frame rate (planner.py), or None
         if planning not in (None, "estimate", "measure"):
             raise SettingError(f"planning must be 'estimate' or 'measure', got {planning!r}")
         if isinstance(calibration, (str, os.PathLike)):
@@ -340,12 +351,13 @@ class Resizer:
                 else:
                     self._engine = Engine(
                         board, self.budget_bytes, self.deadlines, self.policy,
-                        self.calibration, self.backend, self.planning,
+                        self.calibration, self.backend, self.planning, self.fps,
                     )
                     self.stats.emulated = bool(
                         getattr(board, "emulated", False) or board.name.startswith("emul")
                     )
                     # INFO for a real board; select.py already says when auto chose the emulator
+                    # board default: backend_notice
                     logger.log(logging.INFO if self.backend == "board" else logging.DEBUG,
                                "backend %s: %s", self.backend, self.why)
             except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
@@ -616,14 +628,19 @@ class Resizer:
         )
         return result
 
-    def _abort(self, job: Job, ticket: Any = None) -> None:
-        """Give back everything ``job`` holds, whatever it got to; idempotent. The DMA is
-        stopped before its buffers go back, so nothing writes them afterwards."""
+    def _abort(self, job: Job) -> None:
+        """Give back everything ``job`` holds, its turn too; idempotent."""
+        self._release(job)
+        self._turn.leave(job)
+
+    @staticmethod
+    def _release(job: Job) -> None:
+        """Give back the IP and the buffers ``job`` holds (not its turn); idempotent. The DMA
+        is stopped before its buffers go back, so nothing writes them afterwards."""
         engine = job.engine
         if job.inflight is not None:
             engine.driver.abandon(job.inflight)
         engine.pool.release_held(job)
-        self._turn.leave(job if ticket is None else ticket)
 
     def _fault(self, fault: Exception) -> tuple[str, tuple[str, str]]:
         """Count a fault and feed the breaker; returns the fallback reason and the warning
@@ -811,6 +828,27 @@ def _check_settings(
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
 
 
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {  # None is always allowed: the default
+    "backend": ((str,), "a backend name (str)"),
+    "calibration": ((str, os.PathLike, dict), "a file path or a dict of cost constants"),
+    "planning": ((str,), "'estimate' or 'measure'"),
+    "reprogram": ((bool,), "True or False"),
+    "wait_for_pl": ((int, float), "seconds (a number)"),
+    "strict": ((bool,), "True or False"),
+    "compare": ((bool,), "True or False"),
+}
+
+
+def _check_kinds(**settings: Any) -> None:
+    """A setting of the wrong type fails here in one line naming it, not inside a frame."""
+    for name, value in settings.items():
+        kinds, what = _KINDS[name]
+        if value is not None and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        ):
+            raise SettingError(f"{name} must be {what}, got {value!r}")
+
+
 def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None:
     """Options the chosen built-in backend does not take fail at construction."""
     if not options:
@@ -838,7 +876,7 @@ def _check_backend_options(backend: str | None, options: dict[str, Any]) -> None
 
 
 _resizers: weakref.WeakSet[Resizer] = weakref.WeakSet()
-_resizers_lock = threading.Lock()  # never held while logging or calling out
+_resizers_lock = module_lock(__name__, "_resizers_lock")  # never held while calling out
 _inherited: list[Engine] = []  # a parent's engines, kept (never closed) in a forked child
 
 
@@ -849,8 +887,6 @@ def _after_fork_in_child() -> None:
     (that would free the parent's buffers). The next eligible frame opens an engine like
     any new process would: an emulated board of its own, or -- on a real board, whose PL
     lock the parent holds -- nothing (frames go to cv2 with ``pl_in_use``)."""
-    global _default_lock
-    _default_lock = threading.Lock()
     for resizer in list(_resizers):
         engine = resizer._engine
         if engine is not None:
@@ -865,7 +901,7 @@ if hasattr(os, "register_at_fork"):
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
 
 _default: Resizer | None = None
-_default_lock = threading.Lock()
+_default_lock = module_lock(__name__, "_default_lock")
 
 
 # -- which engines watch their frames ------------------------------------------------------
@@ -958,7 +994,7 @@ def close_default() -> None:
                 old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
                 breaker=old.breaker, stats=old.stats, policy=old.policy,
                 calibration=old.calibration, planning=old.planning, fallback=old.fallback,
-                strict=old.strict, compare=old.compare, **old.backend_options,
+                strict=old.strict, compare=old.compare, fps=old.fps, **old.backend_options,
             )
             old.breaker.reset()  # a fresh engine deserves a fresh chance
     if old is not None:

@@ -13,6 +13,7 @@ poll both channels, check the byte count received, invalidate the output.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .errors import PLFault
 from .timing import frame_seconds
 
@@ -28,6 +31,7 @@ from .timing import frame_seconds
 IP_CTRL = 0x00
 AP_START = 0x01
 AP_IDLE = 0x04
+AUTO_RESTART = 0x80
 IP_SRC_ROWS = 0x10
 IP_SRC_COLS = 0x18
 IP_DST_ROWS = 0x20
@@ -48,6 +52,11 @@ RESET_TIMEOUT = 0.010
 BUSY_TIMEOUT = 0.5  # beyond the frame's own deadline, waiting for another frame's IP
 DRAIN_MARGIN = 0.005  # beyond the owed output's own streaming time
 RECOVERY_MARGIN = 0.010  # kept from a frame's wait for the DMA resets and bookkeeping
+MAX_FRAME = (2160, 3840, 2160, 3840)  # the largest frame of either build, in and out
+MAX_FRAME_BYTES = 2160 * 3840 * 3
+PROBE_BYTES = 12  # a 2x2 frame: three 4-byte beats
+
+_log = logging.getLogger("pynq_cv")
 
 
 @dataclass
@@ -94,6 +103,7 @@ class SharedIP:
         self.owed_bytes = 0
         self.current: InFlight | None = None
         self.owner: InFlight | None = None  # who holds the lock (set just after taking it)
+        self.attached = False  # a frame of ours has found the IP idle (after any take-over)
 
 
 @dataclass
@@ -333,15 +343,148 @@ class ResizeDriver:
             self.wait_cpu_seconds += time.process_time() - cpu0
 
     def _await_ip_idle(self, timeout: float = IDLE_TIMEOUT) -> None:
+        """Wait (boundedly) for ap_idle; an IP left running -- AUTO_RESTART on, or a started
+        frame that nobody feeds -- is taken over (``_take_over``), anything else recovered."""
         end = time.perf_counter() + timeout
-        while not self._ip_idle():
-            if time.perf_counter() > end:
+        ctrl = self.ip.read(IP_CTRL)
+        while not ctrl & AP_IDLE:
+            if ctrl & AUTO_RESTART or time.perf_counter() > end:
+                cause = ""
+                # our frames never set AUTO_RESTART; a started frame before our first is not ours
+                foreign = ctrl & AUTO_RESTART or (ctrl & AP_START and not self.shared.attached)
+                if ctrl == 0:  # an IP holding output nobody takes, or nothing answering
+                    cause = ("its control register reads 0: output nobody takes, or a PL "
+                             "that does not answer (not programmed with the overlay?)")
+                if foreign:
+                    cause, done = self._take_over(ctrl)
+                    if done:
+                        self.shared.attached = True
+                        return
                 if self._recover(send_done=True) == "failed":
-                    fault = PLFault("ip_stuck", "the resizer IP stays busy after recovery")
+                    fault = PLFault("ip_stuck", "the resizer IP stays busy after recovery"
+                                    + (f" ({cause})" if cause else ""))
                     fault.recovery = "failed"
                     raise fault
+                self.shared.attached = True
                 return
             time.sleep(0)
+            ctrl = self.ip.read(IP_CTRL)
+        self.shared.attached = True
+
+    def _take_over(self, ctrl: int) -> tuple[str, bool]:
+        """An IP someone else left running: stop it, complete the frame it waits for.
+
+        The HelloWorld notebook's ``run_kernel()`` writes 0x81 and leaves AUTO_RESTART on: the
+        IP restarts as each frame's input ends and waits for another frame of the notebook's
+        size, so ap_idle never returns. Writing 0x00 lets that run be its last. It is then
+        fed the input it expects (scratch bytes: src_rows x src_cols x 3 where the size
+        registers read back, else as much as the IP can ever take, the rest dropped by a DMA
+        reset) while its output goes to scratch -- the spec's lightest recovery, no bitstream
+        reload. Feeding more than the run takes can leave part of a beat in the 4->3 width
+        converter, which a DMA reset keeps: ``_realign`` finds and takes it. Returns (the
+        cause in words, whether the IP is idle and aligned again)."""
+        cause = ("AUTO_RESTART left on by another program" if ctrl & AUTO_RESTART
+                 else "a frame started by another program and never fed")
+        self.ip.write(IP_CTRL, 0)  # no restart after the run in progress
+        sizes = tuple(
+            int(self.ip.read(reg)) for reg in (IP_SRC_ROWS, IP_SRC_COLS, IP_DST_ROWS, IP_DST_COLS)
+        )
+        done = False
+        if self._scratch is None:
+            what = "had no scratch memory to complete the frame it waits for"
+        else:
+            known = all(sizes) and self._complete_frame(sizes[0] * sizes[1] * 3,
+                                                        sizes[2] * sizes[3] * 3, sizes)
+            done = (known or self._complete_frame(MAX_FRAME_BYTES, MAX_FRAME_BYTES)) and (
+                self._realign()
+            )
+            frame = (f" ({sizes[0]}x{sizes[1]} -> {sizes[2]}x{sizes[3]})" if known else
+                     " (its size unknown: the size registers do not read back)")
+            what = ("completed" if done else "could not complete") + (
+                f" the frame it waited for{frame} with scratch buffers"
+            )
+        remedy = ("; the PL is usable again" if done else
+                  "; reloading the bitstream resets it (PYNQ_CV_REPROGRAM=1 or "
+                  "Resizer(reprogram=True))")
+        _log.warning("pynq_cv: the resizer IP was left running (%s): stopped it (wrote 0x00 "
+                     "to its control register), %s%s", cause, what, remedy)
+        return cause, done
+
+    def _complete_frame(
+        self, in_bytes: int, out_bytes: int, sizes: tuple[int, ...] | None = None
+    ) -> bool:
+        """Feed a started run ``in_bytes`` of scratch and receive up to ``out_bytes`` of its
+        output, within the deadline of a frame of ``sizes`` (default: the largest)."""
+        idle = False
+        self.shared.dirty = True  # an interrupt here leaves scratch transfers posted
+        try:
+            self.reset_dma()
+            scratch = self._scratch(max(in_bytes, out_bytes))  # contents do not matter
+            self.dma.recvchannel.transfer(scratch[:out_bytes])
+            self.dma.sendchannel.transfer(scratch[:in_bytes])
+            end = time.perf_counter() + self.deadlines.for_frame(
+                frame_seconds(*(sizes or MAX_FRAME), self.clock_hz)
+            )
+            while not idle and time.perf_counter() <= end:
+                time.sleep(self.deadlines.poll)
+                idle = self._ip_idle()
+        except Exception:  # noqa: BLE001 -- e.g. a size the DMA refuses: the PL reset path
+            idle = False
+        try:
+            self.reset_dma()  # whatever input the run did not take leaves the DMA
+        except PLFault:
+            return False
+        self.shared.dirty = False
+        return idle and self._ip_idle()
+
+    def _realign(self) -> bool:
+        """Empty the 4->3 width converter: a 2x2 frame of known pixels, resized to 2x2 (the
+        IP copies it exactly), comes out shifted by the k stale bytes the converter held
+        (then it holds the probe's last k); a second probe sent k bytes short takes those,
+        leaving the converter empty. True when the stream is aligned again."""
+        pattern = np.arange(1, PROBE_BYTES + 1, dtype=np.uint8)
+        out = self._probe(pattern, PROBE_BYTES)
+        if out is None:
+            return False
+        stale = next((k for k in range(4) if np.array_equal(out[k:], pattern[:PROBE_BYTES - k])),
+                     None)
+        if stale is None:
+            return False
+        if stale == 0:
+            return True
+        out = self._probe(pattern, PROBE_BYTES - stale)
+        return out is not None and np.array_equal(
+            out, np.concatenate([pattern[PROBE_BYTES - stale:], pattern[:PROBE_BYTES - stale]])
+        )
+
+    def _probe(self, pattern: np.ndarray, send: int) -> np.ndarray | None:
+        """One 2x2 -> 2x2 frame from scratch, the first ``send`` bytes of ``pattern`` posted;
+        its output bytes, or None if it does not complete within a short deadline."""
+        scratch = self._scratch(2 * PROBE_BYTES)
+        src, dst = scratch[:PROBE_BYTES], scratch[PROBE_BYTES:2 * PROBE_BYTES]
+        src[:] = pattern
+        src.flush()
+        for reg in (IP_SRC_ROWS, IP_SRC_COLS, IP_DST_ROWS, IP_DST_COLS):
+            self.ip.write(reg, 2)
+        self.shared.dirty = True
+        try:
+            self.dma.recvchannel.transfer(dst)
+            self.dma.sendchannel.transfer(src[:send])
+            self.ip.write(IP_CTRL, AP_START)
+            end = time.perf_counter() + self.deadlines.for_frame(
+                frame_seconds(2, 2, 2, 2, self.clock_hz)
+            )
+            while not (self.dma.recvchannel.idle and self._ip_idle()):
+                if time.perf_counter() > end:
+                    return None
+                time.sleep(self.deadlines.poll)
+        except Exception:  # noqa: BLE001 -- reported as "could not complete"
+            return None
+        finally:
+            self.reset_dma()
+        self.shared.dirty = False
+        dst.invalidate()
+        return np.array(dst, dtype=np.uint8).reshape(-1)
 
     # -- recovery --------------------------------------------------------------------------
 

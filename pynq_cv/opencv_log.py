@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import cv2
 
-_lock = threading.Lock()
+from .forklocks import module_lock
+
+_lock = module_lock(__name__, "_lock")  # renewed in a forked child
 _depth = 0
 _restore: Any = None
 

@@ -9,8 +9,6 @@ profile of ``pynq-cv run --profile``); the plain patch never pays for it.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,24 +17,15 @@ import cv2
 
 from .dispatch import default_resizer
 from .dispatch import resize as _dispatching_resize
+from .forklocks import module_lock
 
-_lock = threading.Lock()
+_lock = module_lock(__name__, "_lock")
 _original: Any = None
 _wrapper: Any = None  # what patch_with() installed, if anything
 
 
 def _ours(fn: Any) -> bool:
     return fn is _dispatching_resize or (_wrapper is not None and fn is _wrapper)
-
-
-def _fresh_lock_after_fork() -> None:
-    """A forked child gets a fresh lock: a parent's thread may have held it at the fork."""
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 
 def is_patched() -> bool:

@@ -13,45 +13,41 @@ turns that frame into a CPU frame for its owner -- never an error in someone els
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .dispatch import Job, Resizer, _Ticket
 from .errors import PLFault
 from .pool import PoolClosed, PoolExhausted
+from .turn import SLACK
 
 COLLECT_BOUND = 0.05  # a place in the turn to copy a finished frame out: seconds
 
 
 def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
     """Start a frame with cv2's ``args`` on ``resizer``; the previous one is collected first
-    (its copy-out overlapping this frame's PL work)."""
+    (its copy-out overlapping this frame's PL work). The frame's place in the turn is left
+    here, once, on every path; a fault (``busy`` included) makes it a CPU frame."""
     handle = PendingFrame(resizer, args, None)
     try:
         handle.job = resizer._plan(*args, pipelined=True)
     except Exception as exc:  # noqa: BLE001 -- surfaces from .result(), like cv2 would
         handle.job = exc
     job = handle.job
-    if isinstance(job, str):  # a CPU frame: computed now, from the pixels the caller has now
-        handle._settle()  # (a stream may refill the same buffer with the next frame)
-    handle.bound = job.bound if isinstance(job, Job) else COLLECT_BOUND
-    try:
-        resizer._turn.enter(handle)
-        if isinstance(job, Job):
-            handle._start()
-        previous = resizer._pending
-        if previous is not None and previous is not handle:
-            previous._settle()  # its copy-out overlaps the PL work on this frame
-        resizer._pending = handle if isinstance(handle.job, Job) else None
-        resizer._turn.leave(handle)
-        return handle
-    except BaseException:
-        if isinstance(job, Job):
-            resizer._abort(job, handle)
-        resizer._turn.leave(handle)
-        if resizer._pending is handle:
-            resizer._pending = None
-        raise
+    if isinstance(job, Job):
+        handle.bound = job.bound
+        try:
+            handle._enter_and_start()
+        except BaseException:
+            resizer._release(job)
+            if resizer._pending is handle:
+                resizer._pending = None
+            resizer._turn.leave(handle)
+            raise
+    if not isinstance(handle.job, Job):  # a CPU frame: computed now, from the pixels the
+        handle._settle()  # caller has now (a stream may refill the same buffer next)
+    return handle
 
 
 def stream(resizer: Resizer, frames: Iterable[Any], args: tuple[Any, ...]) -> Iterator[Any]:
@@ -73,7 +69,13 @@ def stream(resizer: Resizer, frames: Iterable[Any], args: tuple[Any, ...]) -> It
 
 
 class PendingFrame:
-    """A frame handed to ``Resizer.submit``; ``result()`` returns it (or raises cv2's error)."""
+    """A frame handed to ``Resizer.submit``; ``result()`` returns it (or raises cv2's error).
+
+    Two things happen to it, each once: its value is made (``_done``: the PL output, or a
+    CPU frame) and its PL part is collected (``_collected``: buffers and IP given back).
+    Usually ``_settle`` does both in the turn; a ``result()`` that cannot get the turn
+    (``busy``) makes a CPU frame at once and leaves the PL part to the next turn holder.
+    Whoever makes the value first claims it (``_claims``), so a frame is counted once."""
 
     def __init__(self, owner: Resizer, args: tuple[Any, ...], job: Any) -> None:
         self._owner = owner
@@ -81,12 +83,31 @@ class PendingFrame:
         self.job = job
         self.bound = COLLECT_BOUND
         self._done = False
+        self._collected = False
+        self._claims: list[object] = []  # list.append is atomic: the first entry won
         self._value: Any = None
         self._error: BaseException | None = None
         self._warning: tuple[str, str] | None = None
 
+    def _enter_and_start(self) -> None:
+        """In submit: take the turn, start the frame, collect the one before; leave."""
+        owner = self._owner
+        turn = owner._turn
+        try:
+            turn.enter(self)
+        except PLFault as fault:  # a frame ahead never let go: this one runs on the CPU
+            self.job, self._warning = owner._fault(fault)
+            return
+        self._start()
+        previous = owner._pending
+        if previous is not None and previous is not self:
+            previous._settle()  # its copy-out overlaps the PL work on this frame
+        owner._pending = self if isinstance(self.job, Job) else None
+        turn.leave(self)
+
     def _start(self) -> None:
-        """Take buffers and post the frame (in the turn), after the frame in the IP is in."""
+        """Take buffers and post the frame (in the turn), after the frame in the IP is in.
+        A fault gives back what the frame took; the turn stays with ``submit``."""
         owner, job = self._owner, self.job
         try:
             previous = owner._pending
@@ -95,10 +116,10 @@ class PendingFrame:
             owner._prepare(job)
             owner._post(job)
         except (PLFault, PoolExhausted) as fault:
-            owner._abort(job, self)
+            owner._release(job)
             self.job, self._warning = owner._fault(fault)
         except PoolClosed:
-            owner._abort(job, self)
+            owner._release(job)
             self.job = "closed"
 
     def _wait(self) -> None:
@@ -110,19 +131,32 @@ class PendingFrame:
             try:
                 owner._finish(job)
             except (PLFault, PoolExhausted) as fault:
-                owner._abort(job, self)
+                owner._release(job)
                 self.job, self._warning = owner._fault(fault)
             except BaseException:
-                owner._abort(job, self)
+                owner._release(job)
                 self.job = "fault_interrupted"  # its owner gets a CPU frame, not our error
                 raise
 
+    def _claim(self, tag: object) -> bool:
+        claims = self._claims
+        claims.append(tag)
+        return claims[0] is tag
+
     def _settle(self) -> None:
         """Collect the PL result or compute the fallback (called in submission order)."""
-        if self._done:
+        if self._collected:
             return
         self._wait()
         owner, job, args = self._owner, self.job, self._args
+        tag = object()
+        if not self._claim(tag):  # its caller already has a CPU frame: only give back
+            if isinstance(job, Job):
+                owner._release(job)
+            self._collected = True
+            if owner._pending is self:
+                owner._pending = None
+            return
         watch = owner._watch
         try:
             if isinstance(job, Job):
@@ -135,22 +169,42 @@ class PendingFrame:
                 value = owner._cpu_frame(job, args)
         except Exception as exc:  # noqa: BLE001 -- cv2's error, re-raised from result()
             if isinstance(job, Job):
-                owner._abort(job, self)  # its buffers go back whatever failed
+                owner._release(job)  # its buffers go back whatever failed
             self._error = exc
         except BaseException:
             if isinstance(job, Job):
-                owner._abort(job, self)
+                owner._release(job)
                 self.job = "fault_interrupted"
+            self._claims.clear()  # not made: the next claimant makes it
             raise
         else:
             self._value = value
         if owner._pending is self:
             owner._pending = None
+        self._collected = True
         self._done = True
         if isinstance(job, Job) and self._error is None and watch is not None:
             # after the frame is settled: an interrupt here cannot undo a delivered PL frame
             nbytes = job.in_buf.nbytes + job.out_buf.nbytes
             watch.on_pl(owner, args, self._value, job.board_seconds, nbytes)
+
+    def _cpu_unless_done(self, reason: str) -> None:
+        """Without the turn: a CPU frame for the caller, unless another thread holding the
+        turn claimed the frame first (then its value is made within moments: wait)."""
+        owner, args = self._owner, self._args
+        tag, deadline = object(), time.perf_counter() + SLACK
+        while not self._done:
+            if self._claim(tag) or time.perf_counter() > deadline:
+                try:
+                    watch = owner._watch
+                    if watch is not None:  # strict mode raises here, from result()
+                        watch.fallback(owner, args[0], args[1], args[3], args[4], reason)
+                    self._value = owner._cpu_frame(reason, args)
+                except Exception as exc:  # noqa: BLE001 -- cv2's error, from result()
+                    self._error = exc
+                self._done = True
+                return
+            time.sleep(0.001)
 
     def done(self) -> bool:
         return self._done
@@ -160,9 +214,16 @@ class PendingFrame:
             owner = self._owner
             ticket = _Ticket(COLLECT_BOUND)
             try:
-                owner._turn.enter(ticket)
-                self._settle()
-                owner._turn.leave(ticket)
+                try:
+                    owner._turn.enter(ticket)
+                except PLFault as fault:  # a frame ahead never let go: a CPU frame now
+                    reason, self._warning = owner._fault(fault)
+                    self._cpu_unless_done(reason)
+                else:
+                    self._settle()
+                    owner._turn.leave(ticket)
+                    # done, unless a thread told busy claimed it first: wait for its value
+                    self._cpu_unless_done("fault_busy")
             except BaseException:
                 owner._turn.leave(ticket)
                 raise

@@ -228,11 +228,15 @@ class BufferPool:
         by ``owns`` and goes to the PL without a copy.
         """
         holder = _Anonymous()
-        buf = self.acquire(shape, dtype, cacheable, holder)
-        entry = self._out.get(id(buf))
-        if entry is not None and entry.holder is holder:
-            entry.lent = True
-        return buf
+        try:  # an interrupt before the caller has the buffer gives it back
+            buf = self.acquire(shape, dtype, cacheable, holder)
+            entry = self._out.get(id(buf))
+            if entry is not None and entry.holder is holder:
+                entry.lent = True
+            return buf
+        except BaseException:
+            self.release_held(holder)
+            raise
 
     def give_back(self, buffer: Any) -> None:
         """Return a buffer from ``lend``: the very object lent, once (identity is checked).

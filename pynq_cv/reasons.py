@@ -28,6 +28,12 @@ FALLBACK_REASONS: dict[str, str] = {
                   "cv2 to finish this frame sooner than the PL",
     "cpu_cheaper": "the routing plan (policy offload, or auto for a stream) expects cv2 to "
                    "cost the CPU less than driving the PL",
+    "cpu_higher_rate": "the routing plan (policy throughput; offload or auto for a stream "
+                       "without a source rate) expects cv2 to keep a higher frame rate than "
+                       "the PL: the PL would lower it",
+    "pl_too_slow_for_rate": "the routing plan (policy offload, or auto for a stream, with the "
+                            "source's fps given) expects the PL to fall behind the source's "
+                            "frame rate",
     "policy_cpu": "the routing policy is cpu (PYNQ_CV_POLICY=cpu or Resizer(policy='cpu'))",
     "breaker_open": "the PL failed several frames in a row; the circuit breaker rests it",
     "backend_cpu": "the CPU backend is in use (PYNQ_CV_BACKEND=cpu or use_backend('cpu'))",
@@ -66,6 +72,10 @@ HINTS: dict[str, str] = {
                   "offload when the PL costs the CPU less",
     "cpu_cheaper": "PYNQ_CV_POLICY=pl sends it to the PL anyway; latency when the PL is "
                    "faster end to end",
+    "cpu_higher_rate": "PYNQ_CV_POLICY=pl sends it to the PL anyway (at a lower frame rate "
+                       "than cv2's)",
+    "pl_too_slow_for_rate": "PYNQ_CV_POLICY=pl sends it to the PL anyway (it would fall "
+                            "behind the source); a smaller output or a lower rate may fit",
     "policy_cpu": "unset PYNQ_CV_POLICY (or choose auto) to use the PL",
     "breaker_open": "see the faults in pynq_cv.stats(); the PL is tried again after the "
                     "breaker's cooldown",
@@ -90,7 +100,9 @@ def hint(reason: str) -> str:
     return HINTS.get(reason, "")
 
 
-POLICY_REASONS = frozenset({"cpu_faster", "cpu_cheaper", "policy_cpu"})
+POLICY_REASONS = frozenset({
+    "cpu_faster", "cpu_cheaper", "cpu_higher_rate", "pl_too_slow_for_rate", "policy_cpu",
+})
 """The routing plan's own choices: the frame could run on the PL, the policy preferred cv2."""
 
 FAULTS: dict[str, str] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import cv2
 import numpy as np
@@ -18,6 +19,9 @@ os.environ.setdefault("PYNQ_CV_BACKEND", "emulator")
 os.environ.setdefault("PYNQ_CV_POLICY", "pl")
 # No user's calibration file may change a test's plans.
 os.environ.setdefault("PYNQ_CV_CALIBRATION", "none")
+# Under emulate() the board backend takes the machine's PL lock, as on a board: a suite's
+# locks are its own, so two suites on one machine never see each other's "PL in use".
+os.environ.setdefault("PYNQ_CV_LOCK_DIR", tempfile.mkdtemp(prefix="pynq_cv-test-locks-"))
 
 # Hypothesis examples per property: 500 in CI, more with PYNQ_CV_HYPOTHESIS_EXAMPLES=N.
 EXAMPLES = settings(

@@ -133,3 +133,37 @@ def test_board_only_options_never_reach_the_emulator_and_overlays_need_the_board
     assert name == "emulator"
     with pytest.raises(Exception, match="board backend"):
         open_board("emulator", overlay=object())
+
+
+def test_a_pl_without_pynq_means_the_cpu_with_one_logged_warning(monkeypatch, tmp_path, caplog):
+    """A board's Linux (fpga_manager) and a Python outside the PYNQ venv: never the emulator."""
+    import logging
+
+    import numpy as np
+
+    import pynq_cv
+    from pynq_cv.backends import select
+    from pynq_cv.errors import BackendUnavailable
+
+    manager = tmp_path / "fpga0"
+    manager.mkdir()
+    monkeypatch.setattr(board_backend, "FPGA_MANAGER", manager)
+
+    def no_pynq():
+        raise BackendUnavailable("pynq is not importable (No module named 'pynq')")
+
+    monkeypatch.setattr(board_backend, "_import_pynq", no_pynq)
+    monkeypatch.setattr(select, "_pynq_missing_warned", False)
+    monkeypatch.delenv("PYNQ_CV_BACKEND", raising=False)
+    with caplog.at_level(logging.WARNING, "pynq_cv"):
+        for _ in range(2):
+            board, name, why = open_board()
+            assert board is None and name == "cpu" and "pynq" in why
+        image = np.zeros((180, 320, 3), np.uint8)
+        with pynq_cv.Resizer(policy="pl") as rz:
+            rz.resize(image, (160, 90))
+            assert rz.backend == "cpu" and rz.stats.snapshot()["pl"] == 0
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "has a PL" in warned[0].getMessage()
+    monkeypatch.setattr(board_backend, "FPGA_MANAGER", tmp_path / "absent")
+    assert open_board()[1] == "emulator", "no PL, no pynq: the emulator, as before"

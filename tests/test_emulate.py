@@ -85,6 +85,12 @@ resizer.register_map.dst_cols = new_width
 """
 
 
+@pytest.fixture(autouse=True)
+def _own_pl_lock(monkeypatch, tmp_path):
+    """Under emulate() PynqBoard takes the PL lock as on a board: this test's own."""
+    monkeypatch.setenv("PYNQ_CV_LOCK_DIR", str(tmp_path / "locks"))
+
+
 def run_notebook(bitstream: str, image: np.ndarray, sizes: str) -> dict:
     namespace = {"BITSTREAM": bitstream, "IMAGE": image}
     exec(NOTEBOOK.replace("{sizes}", sizes), namespace)  # noqa: S102

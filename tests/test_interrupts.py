@@ -1,12 +1,19 @@
 """Ctrl-C anywhere in the PL path: KeyboardInterrupt is raised at every line of dispatch,
 pipeline, turn, driver and pool, and after every C call they make, in turn
-(``sys.settrace``, ``sys.setprofile``), for ``resize``, ``submit``,
-``stream`` and ``close``. Afterwards no lock is held, no buffer is in use, every other
-call's frame is intact, and the next frame is exact on the PL."""
+(``sys.settrace``, ``sys.setprofile``) -- and at every line of the standard library's
+threading code (``threading``, ``concurrent.futures``, ``queue``) they call, where CPython
+also delivers signals (e.g. inside ``Condition.__enter__``, after its lock is taken) --
+for ``resize``, ``submit``, ``stream``, ``lend`` and ``close``. Afterwards no lock is held,
+no buffer is in use, every other call's frame is intact, and the next frame is exact on the
+PL."""
 
 from __future__ import annotations
 
+import concurrent.futures._base
+import concurrent.futures.thread
+import queue
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -18,6 +25,19 @@ from pynq_cv import dispatch, driver, pipeline, pool, turn
 from pynq_cv.backends.emulator.arith import resize_exact
 
 TRACED = {m.__file__ for m in (dispatch, pipeline, turn, driver, pool)}
+STDLIB = {m.__file__ for m in (threading, concurrent.futures._base,
+                               concurrent.futures.thread, queue)}
+
+
+def in_the_pl_path(frame_) -> bool:
+    """A frame of the traced modules, or of the standard library called from them."""
+    name = frame_.f_code.co_filename
+    while name in STDLIB:
+        frame_ = frame_.f_back
+        if frame_ is None:
+            return False
+        name = frame_.f_code.co_filename
+    return name in TRACED
 SRC = [frame(24, 32, seed=s) for s in range(4)]
 # Small frames need little CMA; op_close opens a board per interrupt point, and 128 MiB
 # each would exhaust a 32-bit (armv7l) address space before the old ones are collected.
@@ -35,6 +55,7 @@ class Interrupt:
         self.at = at
         self.lines = 0
         self.fired = False
+        self.frames: set[str] = set()  # the files traced
 
     def __enter__(self) -> Interrupt:
         sys.setprofile(self._after_c_call)
@@ -46,11 +67,14 @@ class Interrupt:
         sys.setprofile(None)
 
     def _after_c_call(self, frame_, event, arg):
-        if event == "c_return" and frame_.f_code.co_filename in TRACED:
+        if event == "c_return" and in_the_pl_path(frame_):
             self._count(f"after {getattr(arg, '__name__', arg)}() at line {frame_.f_lineno}")
 
     def _call(self, frame_, event, arg):
-        return self._line if frame_.f_code.co_filename in TRACED else None
+        if in_the_pl_path(frame_):
+            self.frames.add(frame_.f_code.co_filename)
+            return self._line
+        return None
 
     def _line(self, frame_, event, arg):
         if event == "line":
@@ -85,13 +109,27 @@ def op_stream(rz):
     return []
 
 
+LENT: list = []  # what op_lend's caller got: its own to give back (again, if interrupted)
+
+
+def op_lend(rz):
+    buf = rz.lend(SRC[0].shape)
+    LENT.append(buf)
+    try:
+        buf[:] = SRC[0]
+        np.testing.assert_array_equal(rz.resize(buf, DSIZE), WANT[0])
+    finally:
+        rz.give_back(buf)
+    return []
+
+
 def op_close(rz):
     return [(rz.submit(SRC[1], DSIZE), WANT[1])], rz.close
 
 
 def split(op, rz):
     """(frames submitted before the traced call, the traced call)."""
-    if op in (op_resize, op_stream):
+    if op in (op_resize, op_stream, op_lend):
         return [], lambda: op(rz)
     return op(rz)
 
@@ -106,6 +144,10 @@ def assert_clean(rz, handles, closing):
         assert rz.engine is None and engine is None or engine.board.memory.live_buffers == 0
         return
     engine = rz.engine
+    while LENT:  # a give_back cut short by the interrupt: the caller gives it back again
+        buf = LENT.pop()
+        if engine.pool.is_lent(buf):
+            rz.give_back(buf)
     before = rz.stats.snapshot()["pl"]
     np.testing.assert_array_equal(rz.resize(SRC[3], DSIZE), WANT[3])
     assert rz.stats.snapshot()["pl"] >= before + 1, "the next frame did not run on the PL"
@@ -118,7 +160,8 @@ def assert_clean(rz, handles, closing):
 
 
 @pytest.mark.parametrize(
-    "op", [op_resize, op_resize_beside_a_submitted_frame, op_submit, op_stream, op_close]
+    "op",
+    [op_resize, op_resize_beside_a_submitted_frame, op_submit, op_stream, op_lend, op_close],
 )
 def test_an_interrupt_at_any_line_leaves_nothing_held_and_the_pl_working(op):
     closing = op is op_close

@@ -139,17 +139,29 @@ def test_pl_policy_takes_every_eligible_frame_and_cpu_policy_none():
         assert snap["pl"] == 0 and snap["fallback"] == {"policy_cpu": len(shapes)}
 
 
-def test_auto_uses_latency_for_calls_and_offload_for_submit_on_pynq_z2():
+def test_auto_never_lowers_a_streams_rate_and_offloads_when_the_source_rate_allows():
+    """Pynq-Z2, 1080p -> 960x540: cv2 runs ~57 fps, the pipelined PL ~31 fps. Without a
+    source rate auto keeps cv2 (the PL would lower the rate); a 25 fps source lets the PL
+    take the frames and free the CPU."""
     src = frame(*HD)
     with pynq_cv.Resizer("emulator", board="Pynq-Z2", policy="auto") as r:
         r.resize(src, HALF)  # latency: cv2 is faster
-        pending = r.submit(src, HALF)  # offload: the PL costs the CPU less
-        assert np.array_equal(pending.result(), resize_exact(src, 540, 960))
+        pending = r.submit(src, HALF)
+        assert np.array_equal(pending.result(), cv2.resize(src, HALF))
         snap = r.stats.snapshot()
-        assert snap["pl"] == 1 and snap["fallback"] == {"cpu_faster": 1}
+        assert snap["pl"] == 0 and snap["fallback"] == {"cpu_faster": 1, "cpu_higher_rate": 1}
         modes = {p["mode"]: p for p in r.info()["plans"]}
         assert modes["sync"]["policy"] == "latency" and modes["pipelined"]["policy"] == "offload"
-        assert modes["pipelined"]["pl_cpu_ms"] < modes["pipelined"]["cv2_cpu_ms"]
+        assert modes["pipelined"]["pl_fps"] < modes["pipelined"]["cv2_fps"]
+    with pynq_cv.Resizer("emulator", board="Pynq-Z2", policy="auto", fps=25) as r:
+        pending = r.submit(src, HALF)  # the PL keeps 25 fps and costs the CPU less
+        assert np.array_equal(pending.result(), resize_exact(src, 540, 960))
+        (plan,) = r.info()["plans"]
+        assert plan["path"] == "pl" and plan["fps"] == 25 and plan["pl_fps"] >= 25
+        assert plan["pl_cpu_ms"] < plan["cv2_cpu_ms"]
+    with pynq_cv.Resizer("emulator", board="Pynq-Z2", policy="auto", fps=60) as r:
+        r.submit(src, HALF).result()
+        assert r.stats.snapshot()["fallback"] == {"pl_too_slow_for_rate": 1}
 
 
 def test_plans_are_made_once_per_shape_and_kept_until_replan(monkeypatch):
@@ -252,7 +264,9 @@ def test_modelled_board_time_counts_copies_and_cache_maintenance():
 # -- calibration files -------------------------------------------------------------------------
 
 
-def test_calibrate_writes_a_file_that_a_new_engine_loads(tmp_path, monkeypatch):
+def test_a_hosts_calibration_never_replaces_a_boards_model_unless_asked(tmp_path, monkeypatch):
+    """A host is not a board: after `calibrate` through the emulator, engines keep the
+    board's model (and its routing) until the file is asked for by path or env."""
     data = calibration.measure("emulator", rows=120, cols=160, repeat=1)
     assert data["backend"] == "emulator" and "host" in data["note"]
     assert set(data["constants"]) <= set(costs.CONSTANTS)
@@ -260,14 +274,32 @@ def test_calibrate_writes_a_file_that_a_new_engine_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     path = calibration.write(data)
     assert path == tmp_path / "pynq_cv" / "calibration.json"
-    with pynq_cv.Resizer("emulator") as r:
+    src = frame(*HD)
+    with pynq_cv.Resizer("emulator", policy="latency") as r:
+        r.resize(src, (1280, 720))
         info = r.info()
-    assert info["costs_from"] == f"calibration file {path}"
+    assert info["costs_from"].startswith("published defaults") and str(path) in info["costs_from"]
+    assert {c["origin"] for c in info["costs"].values()} == {"published"}
+    (plan,) = info["plans"]
+    assert plan["path"] == "pl" and plan["machine"].startswith("Pynq-Z2 (model")
+    monkeypatch.setenv("PYNQ_CV_CALIBRATION", str(path))  # asked for: loaded, and says whose
+    with pynq_cv.Resizer("emulator", policy="latency") as r:
+        r.resize(src, (1280, 720))
+        info = r.info()
+    assert info["costs_from"].startswith(f"calibration file {path}")
     measured = data["constants"]["memcpy_bytes_per_s"]["value"]
     assert info["costs"]["memcpy_bytes_per_s"]["value"] == measured
-    # the default file applies only to its own kind of backend and CPU family
-    with pynq_cv.Resizer("emulator", board="KV260") as r:
-        assert "published defaults" in r.info()["costs_from"]
+    assert info["plans"][0]["machine"].startswith("this host") and "not a Pynq-Z2" in \
+        info["plans"][0]["machine"]
+    # a file measured on a board replaces that board family's model by default, on a board
+    monkeypatch.delenv("PYNQ_CV_CALIBRATION")
+    path.write_text(json.dumps({**data, "backend": "board", "board": "Pynq-Z2"}))
+    board_costs, origin = calibration.costs_for("Pynq-Z2", "board")
+    assert origin.startswith(f"calibration file {path}; the numbers describe Pynq-Z2 "
+                             "(calibrated on the board")
+    assert "calibrated on the board" in board_costs.machine
+    assert calibration.costs_for("Pynq-Z2", "emulator")[1].startswith("published defaults")
+    assert calibration.costs_for("KV260", "board")[1].startswith("published defaults")
 
 
 def test_bad_calibration_files_are_named(tmp_path):
@@ -285,7 +317,7 @@ def test_measured_planning_times_both_paths_once_on_scratch_buffers():
     with pynq_cv.Resizer("emulator", policy="latency", planning="measure") as r:
         first = r.resize(src, (80, 60))
         (plan,) = r.info()["plans"]
-        assert plan["basis"] == "measured"
+        assert plan["basis"] == "measured (emulated)"
         for _ in range(3):  # the plan stays put: same path, same values
             assert np.array_equal(r.resize(src, (80, 60)), first)
         assert len(r.info()["plans"]) == 1
@@ -298,6 +330,7 @@ def test_the_calibrate_command_writes_a_file_info_then_names(tmp_path, capsys):
     assert main(["calibrate", "--backend", "emulator", "--quick", "--output", str(path)]) == 0
     out = capsys.readouterr().out
     assert "not a board's" in out and str(path) in out
+    assert f"to undo: rm {path}" in out and "only when asked" in out
     assert calibration.read(path)["backend"] == "emulator"
     with pynq_cv.Resizer("emulator", calibration=path) as r:
         assert r.info()["costs"]["cv2_call_s"]["origin"] == "calibration"
@@ -319,7 +352,7 @@ def test_measured_planning_waits_for_a_submitted_frame_and_measures_the_pl():
         r.resize(b, (64, 48))
         pending.result()
         plans = {p["shape"]: p for p in r.info()["plans"]}
-        assert plans["128x96->64x48"]["basis"] == "measured"
+        assert plans["128x96->64x48"]["basis"] == "measured (emulated)"
 
 
 def test_a_stream_computes_cpu_frames_from_the_pixels_given_at_submit():

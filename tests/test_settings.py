@@ -63,3 +63,44 @@ def test_unknown_backend_options_are_named_at_construction():
         pynq_cv.use_backend("cpu", pace=True)
     assert pynq_cv.Resizer("emulator", pace=True, board="KV260").backend_options == {
         "pace": True, "board": "KV260"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"calibration": 5}, "calibration"),
+        ({"policy": 1}, "policy"),
+        ({"planning": 2}, "planning"),
+        ({"strict": "yes"}, "strict"),
+        ({"compare": 1}, "compare"),
+        ({"reprogram": "no"}, "reprogram"),
+        ({"wait_for_pl": "1"}, "wait_for_pl"),
+        ({"wait_for_pl": True}, "wait_for_pl"),
+        ({"backend": 3}, "backend"),
+    ],
+)
+def test_settings_of_the_wrong_type_are_refused_in_one_line_naming_them(kwargs, name):
+    with pytest.raises(pynq_cv.SettingError) as info:
+        pynq_cv.Resizer(**kwargs)
+    message = str(info.value)
+    assert message.startswith(name) and "\n" not in message, message
+
+
+def test_settings_of_the_right_type_are_taken():
+    rz = pynq_cv.Resizer("emulator", calibration={}, policy="pl", planning="estimate",
+                         strict=False, compare=False, wait_for_pl=0)
+    assert rz.policy == "pl" and rz.strict is False
+
+
+def test_a_descriptor_whose_dma_and_resizer_names_collide_is_refused_at_load():
+    import copy
+    import json
+
+    from pynq_cv import descriptors
+
+    data = json.loads((descriptors._shipped_dir() / "kv260.json").read_text())
+    bad = copy.deepcopy(data)
+    bad["ips"]["resizer"]["name"] = bad["ips"]["dma"]["name"]
+    with pytest.raises(descriptors.DescriptorError, match="ips.resizer.name"):
+        descriptors._parse(bad, "test.json")
+    assert descriptors._parse(data, "test.json").resizer.name != data["ips"]["dma"]["name"]

@@ -60,14 +60,29 @@ def board_name(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(BOARD_ENV) or os.environ.get("BOARD") or None
 
 
+def emulated_pl() -> bool:
+    """Inside ``pynq_cv.emulate()``: the emulated board's PL is this machine's PL."""
+    from ..emulate import active_emulation
+
+    return active_emulation() is not None
+
+
+def fpga_manager_present(path: Path | None = None) -> bool:
+    """Linux shows a PL (``FPGA_MANAGER``, or ``path``): this is a Zynq board, pynq or not."""
+    return (path or FPGA_MANAGER).exists()
+
+
 def machine_has_pl() -> bool:
     """On a PYNQ board: ``pynq`` imports and the machine has a PL (Linux's fpga_manager, or a
-    device in pynq's list). Off a board the emulator may stand in; on one, never."""
+    device in pynq's list), or inside ``emulate()``. Off a board the emulator may stand in;
+    on one, never."""
+    if emulated_pl():  # board default: backend_choice (the emulated board is the board)
+        return True
     try:
         pynq = _import_pynq()
     except BackendUnavailable:
         return False
-    if FPGA_MANAGER.exists():
+    if fpga_manager_present():
         return True
     try:
         with warnings.catch_warnings():
@@ -120,19 +135,25 @@ def _import_pynq() -> Any:
     return pynq
 
 
-def _named(
-    desc: OverlayDescriptor, ip_dict: dict[str, Any], dma_name: str | None,
-    resizer_name: str | None,
+def located(
+    desc: OverlayDescriptor, ip_dict: dict[str, Any], dma_name: str | None = None,
+    resizer_name: str | None = None,
 ) -> OverlayDescriptor:
-    """The descriptor with the IP names of a user's own design (addresses from its ip_dict)."""
-    def rename(ip: Any, name: str | None) -> Any:
-        if not name:
-            return ip
-        addr = (ip_dict.get(name) or {}).get("phys_addr")
-        return dataclasses.replace(ip, name=name, base=ip.base if addr is None else int(addr))
+    """The descriptor where the loaded overlay puts its IPs: the names given (a user's own
+    design), and each IP's address and range from ``ip_dict`` -- as pynq's drivers take
+    them on a board. An IP missing from ``ip_dict`` keeps the descriptor's (and is then
+    named by ``ip_dict_mismatches``)."""
+    def place(ip: Any, name: str | None) -> Any:
+        name = name or ip.name
+        entry = ip_dict.get(name) or {}
+        addr, span = entry.get("phys_addr"), entry.get("addr_range")
+        return dataclasses.replace(
+            ip, name=name, base=ip.base if addr is None else int(addr),
+            range=ip.range if not span else int(span),
+        )
 
     return dataclasses.replace(
-        desc, dma=rename(desc.dma, dma_name), resizer=rename(desc.resizer, resizer_name)
+        desc, dma=place(desc.dma, dma_name), resizer=place(desc.resizer, resizer_name)
     )
 
 
@@ -222,6 +243,9 @@ class PynqBoard:
     ) -> None:
         pynq = _import_pynq()
         self.descriptor = descriptor or descriptor_for(board_name(board))
+        # pynq's device is the emulated one: frames are the IP's arithmetic on the host,
+        # and measuring must measure the board emulated, not this host
+        self.emulated = emulated_pl()  # not a default: which device this is
         self.downloaded = False
         self.shared_key: str | None = None
         if overlay is None:
@@ -234,12 +258,14 @@ class PynqBoard:
             self.bitstream = getattr(overlay, "bitfile_name", None) or "given"
             self.bitstream_origin = "given overlay (used as loaded, never downloaded)"
         # off a board there is no PL to share (and pynq cannot open one): no lock there
-        self._lock = PLLock(PL_LOCK_KEY).acquire(wait_for_pl) if machine_has_pl() else None
+        self._lock = (  # board default: pl_lock
+            PLLock(PL_LOCK_KEY).acquire(wait_for_pl) if machine_has_pl() else None
+        )
         try:
             if overlay is None:
                 overlay = self._load(pynq, self.bitstream, _wants_reprogram(reprogram))
             self.overlay = overlay
-            self.descriptor = _named(self.descriptor, overlay.ip_dict, dma_name, resizer_name)
+            self.descriptor = located(self.descriptor, overlay.ip_dict, dma_name, resizer_name)
             problems = ip_dict_mismatches(self.descriptor, overlay.ip_dict)
             if problems:
                 raise BackendUnavailable(

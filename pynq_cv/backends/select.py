@@ -3,11 +3,13 @@
 Order: an explicit name (API call) > ``PYNQ_CV_BACKEND`` > auto; names are case-insensitive
 and an unknown one is an error (``BackendUnavailable``), never a silent CPU run. Auto means
 the real board when ``pynq`` imports and a resizer overlay is usable on it; on a machine
-that has a PL but no usable overlay, the CPU (with the reason) -- never the emulator, which
-on a board's ARM would be far slower than ``cv2.resize``; off a board, the emulator, said
-once through the ``pynq_cv`` logger. ``cpu`` means no PL at all (every frame goes to
-``cv2.resize``). Backends are entry points in the ``pynq_cv.backends`` group (name ->
-factory returning a board), so a package can add one.
+that has a PL but no usable overlay, or a PL (Linux's fpga_manager) and a Python without
+``pynq``, the CPU (with the reason; the latter warned once through the ``pynq_cv`` logger)
+-- never the emulator, which on a board's ARM would be far slower than ``cv2.resize``;
+inside ``pynq_cv.emulate()``, the board backend on the emulated board, as on that board;
+off a board, the emulator, said once through the ``pynq_cv`` logger. ``cpu`` means no PL
+at all (every frame goes to ``cv2.resize``). Backends are entry points in the
+``pynq_cv.backends`` group (name -> factory returning a board), so a package can add one.
 """
 
 from __future__ import annotations
@@ -30,8 +32,22 @@ BOARD_ONLY = ("overlay", "reprogram", "dma_name", "resizer_name")
 # options the real board takes in auto mode (the rest are the emulator's)
 BOARD_OPTIONS = ("bitstream", "board", "wait_for_pl", *BOARD_ONLY)
 
+# The defaults that differ on a board (a machine with a PL, or inside ``emulate()``), each
+# decided where a ``# board default: NAME`` marker stands; tests/test_board_defaults.py
+# runs each under ``emulate()`` with the real pynq, so CI runs what a board runs.
+BOARD_DEFAULTS = {
+    "backend_choice": "auto opens the board backend (PynqBoard), never the emulator",
+    "pl_lock": "the board backend takes the machine's PL lock (one process per PL)",
+    "planning": "plans are measured once per shape, not only modelled",
+    "calibration_kind": "only a calibration measured on a board stands in for the board",
+    "backend_notice": "the backend chosen is said at INFO, not DEBUG",
+    "commands": "demo, verify and calibrate run on the board backend",
+    "run": "pynq-cv run: the patched cv2.resize on the board backend, with the profile",
+}
+
 log = logging.getLogger("pynq_cv")
 _emulator_noticed = False
+_pynq_missing_warned = False
 
 
 def _builtin_factories() -> dict[str, Any]:
@@ -106,20 +122,34 @@ def open_board(name: str | None = None, **options: Any) -> tuple[Any | None, str
     except BackendUnavailable as exc:
         if exc.reason != "no_backend" or options.get("overlay") is not None:
             raise  # a board whose PL is taken, or the user's own overlay: never emulate
-        from .board import machine_has_pl
+        from .board import fpga_manager_present, machine_has_pl
 
-        if machine_has_pl():
+        if machine_has_pl():  # board default: backend_choice
             raise BackendUnavailable(
                 f"on a PYNQ board without a usable resizer overlay ({exc}); every frame "
                 "runs cv2.resize (the emulator is never used on a board)",
                 on_board=True, details={"pl_present": True},
             ) from exc
+        if fpga_manager_present():  # a board's Linux, but this Python has no pynq
+            why = (f"this machine has a PL ({exc}: run in the PYNQ image's Python, e.g. "
+                   "its venv, to use it); every frame runs cv2.resize (the emulator is "
+                   "never used on a board)")
+            _warn_pynq_missing(why)
+            return None, CPU, why
         why = f"no board ({exc}); using the emulator"
         if exc.on_board:  # a bitstream was configured but would not load: say so
             warnings.warn(f"pynq_cv: {why}", RuntimeWarning, stacklevel=3)
     _notice_emulator(why)
     emulator_options = {k: v for k, v in options.items() if k not in BOARD_ONLY}
     return factories["emulator"](**emulator_options), "emulator", why
+
+
+def _warn_pynq_missing(why: str) -> None:
+    """Once per process, a WARNING record: a board whose PL this Python cannot reach."""
+    global _pynq_missing_warned
+    if not _pynq_missing_warned:
+        _pynq_missing_warned = True
+        log.warning("pynq_cv: %s", why)
 
 
 def _notice_emulator(why: str) -> None:

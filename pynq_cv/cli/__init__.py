@@ -6,6 +6,7 @@
     pynq-cv verify                    PL output against the IP's exact arithmetic and cv2
     pynq-cv bench [--short]           the benchmarks of a source checkout
     pynq-cv run [--profile] script.py an unmodified script with cv2.resize patched
+    pynq-cv plan --input WxH          the routing map of a board (modelled), by output size
 
 The library never prints; this package does, one module per command (``common`` holds what
 they share). A user's mistake (a missing file, a bad size, an unknown backend) is one line on
@@ -45,11 +46,13 @@ from pynq_cv.cli.common import (
 from pynq_cv.cli.demo import cmd_demo
 from pynq_cv.cli.emulate import add_parser as add_emulate_parser
 from pynq_cv.cli.info import cmd_info, versions
+from pynq_cv.cli.plan import add_parser as add_plan_parser
 from pynq_cv.cli.resize import cmd_resize, read_image, write_image
 from pynq_cv.cli.run import add_parser as add_run_parser
 from pynq_cv.cli.run import protect_command
 from pynq_cv.cli.verify import cmd_verify, exact_model, pattern_frame
 from pynq_cv.errors import SettingError
+from pynq_cv.runner import exit_status, finish
 
 __all__ = [
     "INTERPOLATIONS", "PROG", "CliError", "benchmarks_dir", "build_parser", "exact_model",
@@ -79,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="board whose overlay descriptor to use, e.g. Pynq-Z2, KV260 "
                             "(default: $PYNQ_CV_BOARD or $BOARD, else Pynq-Z2)")
     group.add_argument("--policy", metavar="NAME", type=str.lower,
-                       choices=("auto", "latency", "offload", "pl", "cpu"),
-                       help="which eligible frames go to the PL: auto, latency, offload, pl, cpu "
+                       choices=pynq_cv.planner.POLICIES,
+                       help="which eligible frames go to the PL: "
+                            f"{', '.join(pynq_cv.planner.POLICIES)} "
                             "(default: $PYNQ_CV_POLICY, else auto)")
     group.add_argument("--bitstream", metavar="PATH",
                        help=f"the resizer .bit on a board (default: ${BITSTREAM_ENV}, else "
@@ -151,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(sub)
     add_emulate_parser(sub)
+    add_plan_parser(sub)
     return parser
 
 
@@ -161,6 +166,7 @@ def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    entry = argv is None  # the process's own command line (not a caller's list)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -171,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "run", None) is None:
                 parser.print_help(sys.stderr)
                 return 2
-            return args.run(args)
+            code = args.run(args)  # run/emulate: the process ends as Python's would
+            return finish(code) if entry else exit_status(code)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     except CliError as exc:

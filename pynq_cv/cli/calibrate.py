@@ -34,5 +34,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {name:<28} {c['value']:.4g}")
     for name, value in data["checks"].items():
         print(f"  check: {name} = {value * 1e3:.2f} ms")
-    print(f"wrote {path}; later runs load it (info shows which constants are in force)")
+    print(f"wrote {path}")
+    if data["backend"] == "board":  # not a default: says what the file will do
+        print(f"  later runs on a {data['family']} board load it by default "
+              "(`pynq-cv info` shows which constants are in force)")
+    else:
+        print(f"  it describes this host, not a {data['board']}: engines load it only when "
+              f"asked, with PYNQ_CV_CALIBRATION={path} or Resizer(calibration=...)")
+    print(f"  to undo: rm {path}  (or PYNQ_CV_CALIBRATION=none to ignore every calibration)")
     return 0

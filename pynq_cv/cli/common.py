@@ -335,9 +335,12 @@ def describe_plans(info: dict[str, Any]) -> list[str]:
     lines = [f"routing              policy {info['policy']}; costs: {info['costs_from']}"]
     for plan in info["plans"]:
         why = f" ({plan['reason']})" if plan["reason"] else ""
+        why += ", uncertain" if plan.get("uncertain") else ""
+        kind = "MEASURED on" if plan["basis"] == "measured" else "MODELLED for"
         lines.append(
-            f"  {plan['shape']} {plan['mode']}: {plan['path']}{why}, MODELLED for "
-            f"{info['board']}: PL {plan['pl_ms']:.1f} ms ({plan['pl_cpu_ms']:.1f} ms CPU), "
+            f"  {plan['shape']} {plan['mode']}: {plan['path']}{why}, {kind} "
+            f"{plan.get('machine') or info['board']}: "
+            f"PL {plan['pl_ms']:.1f} ms ({plan['pl_cpu_ms']:.1f} ms CPU), "
             f"cv2 {plan['cv2_ms']:.1f} ms ({plan['cv2_cpu_ms']:.1f} ms CPU) [{plan['basis']}]"
         )
     return lines

@@ -1,8 +1,12 @@
-"""``pynq-cv emulate [--board B] [--pace] [--watchdog S] SCRIPT.py|NOTEBOOK.ipynb [args...]``.
+"""``pynq-cv emulate [--board B] [--pace] [--watchdog S] [--directory DIR] SCRIPT [args...]``.
+
+``SCRIPT``: a ``.py`` file or an ``.ipynb`` notebook.
 
 Runs pynq code -- a script, or a notebook's code cells such as PYNQ-HelloWorld's
 ``resizer_pl`` -- with pynq's default device made an emulated board that holds the resizer
-overlay (``pynq_cv.emulate``). Needs ``pynq`` installed (it never touches a real PL).
+overlay (``pynq_cv.emulate``), as ``python script.py`` would run it: the script's exit
+status, its tracebacks without pynq_cv's frames, its threads awaited. Needs ``pynq``
+installed (it never touches a real PL).
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ def add_parser(sub: Any) -> None:
                     help="pynq's waits take the modelled board time")
     em.add_argument("--watchdog", type=parse_scale, metavar="SECONDS",
                     help="explain a wait a board would hang in, after SECONDS")
+    em.add_argument("--directory", metavar="DIR",
+                    help="where the overlay's resizer.bit and .hwh are found or written for "
+                         "the run (default: the script's or notebook's own folder, so "
+                         "Overlay('resizer.bit') resolves there; files written are removed)")
     em.add_argument("script", metavar="SCRIPT", help="a .py script or an .ipynb notebook")
     em.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
     em.set_defaults(run=cmd_emulate)
@@ -36,14 +44,15 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     if not Path(args.script).is_file():
         raise CliError(f"no such file: {args.script}", 2)
-    try:
-        from pynq_cv.emulate import run_script_emulated
+    if args.directory is not None and not Path(args.directory).is_dir():
+        raise CliError(f"no such directory: {args.directory}", 2)
+    from pynq_cv.emulate import PynqMissing, run_emulated
+    from pynq_cv.errors import PynqCvError
 
-        run_script_emulated(args.script, args.args, board=args.board, pace=args.pace,
-                            watchdog=args.watchdog)
-    except ImportError as exc:
+    try:
+        return run_emulated(args.script, args.args, board=args.board, pace=args.pace,
+                            watchdog=args.watchdog, directory=args.directory)
+    except PynqMissing as exc:  # only pynq itself: the script's own errors are its own
         raise CliError(f"pynq is needed to run pynq code on the emulator: {exc}", 1) from None
-    except SystemExit as done:
-        code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    except (ValueError, PynqCvError) as exc:  # an unreadable notebook, an unknown board
+        raise CliError(str(exc), getattr(exc, "code", 2)) from None

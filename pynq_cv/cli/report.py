@@ -21,8 +21,10 @@ from pynq_cv.reasons import describe, hint
 
 # the policy that would send a frame the plan gave cv2 to the PL, and the figures it weighs
 _CHANGE = {
-    "cpu_faster": ("pl", "pl_ms", "cv2_ms", "end to end"),
-    "cpu_cheaper": ("pl", "pl_cpu_ms", "cv2_cpu_ms", "CPU time"),
+    "cpu_faster": ("pl", "pl_ms", "cv2_ms", "ms end to end"),
+    "cpu_cheaper": ("pl", "pl_cpu_ms", "cv2_cpu_ms", "ms of CPU time"),
+    "cpu_higher_rate": ("pl", "pl_fps", "cv2_fps", "frames/s"),
+    "pl_too_slow_for_rate": ("pl", "pl_fps", "fps", "frames/s (the PL's vs the source's)"),
 }
 
 
@@ -39,7 +41,7 @@ def _header(profile: CallSiteProfile) -> dict[str, Any]:
 def _plan_figures(plan: dict[str, Any]) -> dict[str, Any]:
     """The plan behind a policy reason: both paths' modelled times, and what changes it."""
     keep = ("shape", "mode", "policy", "basis", "reason", "pl_ms", "pl_cpu_ms", "cv2_ms",
-            "cv2_cpu_ms")
+            "cv2_cpu_ms", "pl_fps", "cv2_fps", "fps", "machine")
     figures = {k: plan[k] for k in keep if k in plan}
     reason = plan.get("reason")
     figures["would_change_it"] = f"policy {_CHANGE[reason][0]}" if reason in _CHANGE \
@@ -148,12 +150,13 @@ def render(report: dict[str, Any]) -> str:
     if planned:
         lines.append("routing plans that chose cv2 (modelled per frame):")
         for site, p in planned:
-            _, pl_key, cv2_key, what = _CHANGE.get(p["reason"], ("", "pl_ms", "cv2_ms", "time"))
+            _, pl_key, cv2_key, what = _CHANGE.get(p["reason"],
+                                                   ("", "pl_ms", "cv2_ms", "ms end to end"))
             lines.append(
                 f"  {site}: {p['frames']} x {p['shape']} {p.get('mode', '')}, "
                 f"policy {p.get('policy')}: "
-                f"{p['reason']}: PL {p.get(pl_key, 0):.2f} ms vs cv2 {p.get(cv2_key, 0):.2f} "
-                f"ms {what} ({p.get('basis', 'model')}); {p.get('would_change_it', '')} "
+                f"{p['reason']}: PL {p.get(pl_key) or 0:.2f} vs cv2 {p.get(cv2_key) or 0:.2f} "
+                f"{what} ({p.get('basis', 'model')}); {p.get('would_change_it', '')} "
                 "would send it to the PL"
             )
     if report["fallback"]:

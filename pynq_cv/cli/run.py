@@ -21,7 +21,7 @@ from pynq_cv.cli.common import PROG, CliError
 from pynq_cv.cli.report import build, render
 from pynq_cv.errors import BackendUnavailable
 from pynq_cv.profile import CallSiteProfile
-from pynq_cv.runner import ScriptNotFound, run_script
+from pynq_cv.runner import ScriptNotFound, exit_status, run_script
 
 _SHOW_WARNING = warnings.showwarning  # Python's, before the CLI's one-line form
 
@@ -87,12 +87,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             code = run_script(target, rest, module=args.module is not None, profile=profile)
         except ScriptNotFound as exc:
-            raise CliError(str(exc), 2) from None
+            raise CliError(str(exc), exc.code) from None
         except BackendUnavailable as exc:  # PYNQ_CV_BACKEND names no backend
             raise CliError(str(exc), 2) from None
     wall = time.perf_counter() - started
     if profile is not None:
-        report = build(profile, wall, code, [target, *rest], args.module is not None)
+        report = build(profile, wall, exit_status(code), [target, *rest],
+                       args.module is not None)
         print(render(report), file=sys.stderr, flush=True)
         if json_path is not None:
             json_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -30,16 +30,17 @@ Other frames pay for per-shape weight planes: eight uint8 planes of the output's
 (8 bytes per output pixel and channel), built on the first frame of a shape.
 
 Frames above a quarter megapixel are cut into row bands run on a pool of (at most) two
-threads; OpenCV and numpy release the GIL. Work buffers are per thread and reused: fresh
+daemon threads; OpenCV and numpy release the GIL. Work buffers are per thread and reused: fresh
 multi-megabyte arrays cost more in page faults than the arithmetic does.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -179,16 +180,96 @@ def _rows(
 
 _WORKERS = max(1, min(2, os.cpu_count() or 1))
 _pool_lock = threading.Lock()
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool: tuple[int, _BandPool] | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The band pool, created lazily and anew in a forked child (its threads do not fork)."""
+class _Band:
+    """One band's work and its completion. ``done`` is a plain lock held until the band has
+    run: a C-level lock that an interrupt cannot leave half taken (a Future's Condition is
+    Python code, and a Ctrl-C landing inside it would leave its lock held and a worker stuck
+    forever)."""
+
+    __slots__ = ("fn", "args", "done", "error")
+
+    def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
+        self.fn: Any = fn
+        self.args: tuple[Any, ...] = args
+        self.error: BaseException | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
+
+    def run(self) -> None:
+        try:
+            self.fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 -- the caller raises it
+            self.error = exc
+        finally:
+            self.fn, self.args = None, ()  # no frame kept alive between bands
+            self.done.release()
+
+
+def _wait_all(bands: list[_Band]) -> None:
+    """Wait until every band has stopped writing, even when interrupted (the frame's
+    buffers may be given back right after), then raise the first band's error."""
+    pending = list(bands)
+    try:
+        while pending:
+            pending[0].done.acquire()
+            pending.pop(0)
+    finally:
+        for band in pending:  # interrupted: the bands still finish (each is bounded work)
+            while not band.done.acquire(timeout=1.0):
+                pass
+    for band in bands:
+        if band.error is not None:
+            raise band.error
+
+
+class _BandPool:
+    """A few daemon threads running a frame's bands: the caller waits for its own bands,
+    so nothing is lost when the process ends, and these threads never keep a process
+    alive (a ThreadPoolExecutor's do, until interpreter exit, and a runner that joins
+    threads would wait on them forever)."""
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[_Band | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"pynq_cv-ip_{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self._started = False
+
+    def submit(self, fn: Any, *args: Any) -> _Band:
+        if not self._started:  # under _pool_lock (see _submit)
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+        band = _Band(fn, args)
+        self._jobs.put(band)
+        return band
+
+    def shutdown(self) -> None:
+        """Each worker ends after the bands already queued."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            band = self._jobs.get()
+            if band is None:
+                return
+            band.run()
+            del band
+
+
+def _submit(fn: Any, *args: Any) -> _Band:
+    """Run ``fn(*args)`` on the band pool, created lazily and anew in a forked child (its
+    threads do not fork)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(_WORKERS, thread_name_prefix="pynq_cv-ip"))
-        return _pool[1]
+            _pool = (os.getpid(), _BandPool(_WORKERS))
+        return _pool[1].submit(fn, *args)
 
 
 def set_workers(n: int) -> None:
@@ -199,7 +280,7 @@ def set_workers(n: int) -> None:
     with _pool_lock:
         _WORKERS = int(n)
         if _pool is not None:
-            _pool[1].shutdown(wait=False)
+            _pool[1].shutdown()
             _pool = None
 
 
@@ -278,10 +359,7 @@ class ResizePlan:
             for r0, r1 in self._bands:
                 job(frame, dst, planes, r0, r1)
             return
-        futures = [_executor().submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands]
-        wait(futures)  # every band has stopped writing before an error propagates
-        for future in futures:
-            future.result()
+        _wait_all([_submit(job, frame, dst, planes, r0, r1) for r0, r1 in self._bands])
 
     def _cols(self, rows_img: np.ndarray, which: int, n: int, name: str) -> np.ndarray:
         """Columns x0 (which=0) or x1 of a band's gathered rows, as (n, cols*channels)."""

@@ -28,7 +28,7 @@ RW, RO, WO = "read-write", "read-only", "write-only"
 
 
 def _dma_channel(
-    prefix: str, base: int, address: str, length_width: int
+    prefix: str, base: int, address: str, field: str, length_width: int
 ) -> list[tuple[str, int, str, list]]:
     control = [
         ("RS", 0, 1, RW), ("Reset", 2, 1, RW), ("Keyhole", 3, 1, RW),
@@ -45,16 +45,26 @@ def _dma_channel(
     return [
         (f"{prefix}_DMACR", base + 0x00, RW, control),
         (f"{prefix}_DMASR", base + 0x04, RW, status),
-        (f"{prefix}_{address}", base + 0x18, RW, [(f"{prefix}_{address}", 0, 32, RW)]),
-        (f"{prefix}_{address}_MSB", base + 0x1C, RW, [(f"{prefix}_{address}_MSB", 0, 32, RW)]),
+        # the scatter-gather pointers: listed by every AXI DMA .hwh, unused in simple mode
+        (f"{prefix}_CURDESC", base + 0x08, RW, [("Current_Descriptor_Pointer", 6, 26, RW)]),
+        (f"{prefix}_CURDESC_MSB", base + 0x0C, RW,
+         [("Current_Descriptor_Pointer", 0, 32, RW)]),
+        (f"{prefix}_TAILDESC", base + 0x10, RW, [("Tail_Descriptor_Pointer", 6, 26, RW)]),
+        (f"{prefix}_TAILDESC_MSB", base + 0x14, RW, [("Tail_Descriptor_Pointer", 0, 32, RW)]),
+        (f"{prefix}_{address}", base + 0x18, RW, [(field, 0, 32, RW)]),
+        (f"{prefix}_{address}_MSB", base + 0x1C, RW, [(field, 0, 32, RW)]),
         (f"{prefix}_LENGTH", base + 0x28, RW, [("Length", 0, length_width, RW)]),
     ]
 
 
 def dma_registers(length_width: int) -> list[tuple[str, int, str, list]]:
-    """The simple-mode register map of PG021 (the LENGTH field as wide as configured)."""
-    return _dma_channel("MM2S", 0x00, "SA", length_width) + _dma_channel(
-        "S2MM", 0x30, "DA", length_width
+    """The register map of PG021 as an AXI DMA ``.hwh`` lists it (simple mode uses the
+    control, status, address and LENGTH registers; the LENGTH field as wide as configured)."""
+    sg_ctl = ("SG_CTL", 0x2C, RW, [("SG_CACHE", 0, 4, RW), ("SG_USER", 8, 4, RW)])
+    return (
+        _dma_channel("MM2S", 0x00, "SA", "Source_Address", length_width)
+        + [sg_ctl]
+        + _dma_channel("S2MM", 0x30, "DA", "Destination_Address", length_width)
     )
 
 
@@ -271,3 +281,34 @@ def write_overlay(
     if not hwh.exists():
         hwh.write_text(generate_hwh(descriptor))
     return bit
+
+
+def check_hwh(path: str | os.PathLike[str], descriptor: OverlayDescriptor) -> OverlayDescriptor:
+    """``descriptor`` where the ``.hwh`` at ``path`` puts its IPs (a user's own build may
+    place the DMA and the resizer elsewhere); ``ValueError``, one line naming the file and
+    the first mismatch, when it is not the board's resizer overlay (another processing
+    system, a missing or different IP) or cannot be read (pynq's own parser runs on it)."""
+    from ...descriptors import ip_dict_mismatches
+    from ..board import located
+    from .pynq_device import parse_hwh
+
+    try:
+        info = ET.parse(os.fspath(path)).getroot().find("SYSTEMINFO")
+    except (ET.ParseError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .hwh ({exc})") from exc
+    arch = info.get("ARCH", "") if info is not None else ""
+    expected = _PS(descriptor).arch
+    if arch != expected:
+        raise ValueError(
+            f"{path} is a design for {arch or 'an unknown architecture'}, not for the "
+            f"{descriptor.board} ({expected})"
+        )
+    ip_dict = parse_hwh(path).ip_dict
+    placed = located(descriptor, ip_dict)
+    problems = ip_dict_mismatches(placed, ip_dict)
+    if problems:
+        raise ValueError(
+            f"{path} is not the {descriptor.board}'s resizer overlay "
+            f"({descriptor.name}): {problems[0]}"
+        )
+    return placed

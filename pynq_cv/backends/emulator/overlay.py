@@ -54,6 +54,8 @@ class StreamPath:
         self.lock = threading.RLock()  # the bus: one access at a time
         self.held: np.ndarray = EMPTY  # bytes in the 4->3 converter
         self.held_posted_at = 0.0
+        # an unprogrammed PL: nothing answers on the bus (reads 0, writes are lost)
+        self.programmed = True
 
     def advance(self) -> None:
         """Move data as far as it can go right now."""
@@ -115,6 +117,9 @@ class StreamPath:
 
     def stall_reason(self) -> str:
         """What the data path waits for that will never come (for hang diagnostics)."""
+        if not self.programmed:
+            return ("the PL is not programmed: nothing answers on its bus (every register "
+                    "reads 0, writes are lost); download the overlay first")
         ip, mm2s, s2mm = self.ip, self.dma.mm2s, self.dma.s2mm
         run, packet = ip.run, ip.output
         reasons = []
@@ -184,11 +189,15 @@ class BusPort:
 
     def read(self, offset: int) -> int:
         with self.path.lock:
+            if not self.path.programmed:
+                return 0
             self.path.advance()
             return self.registers.read(offset)
 
     def write(self, offset: int, value: int) -> None:
         with self.path.lock:
+            if not self.path.programmed:
+                return
             self.path.advance()
             self.registers.write(offset, value)
             self.path.advance()
@@ -255,9 +264,20 @@ class EmulatedOverlay:
         self._check_bitstream()
         with self.path.lock:
             self.path.reset_pl()
+            self.path.programmed = True
             if ip_dict is not None:
                 self.load(ip_dict)
         self._loaded = True
+
+    def erase(self) -> None:
+        """The PL as after a boot into nothing: no design answers until a download.
+
+        On a board, reads of an unprogrammed PL region hang the bus or return garbage;
+        here every register reads 0 and writes are lost, so a DMA never completes and a
+        caller's deadline (the driver's, pynq_cv's watchdog) says so instead of a hang."""
+        with self.path.lock:
+            self.path.reset_pl()
+            self.path.programmed = False
 
     def load(self, ip_dict: dict[str, Any]) -> None:
         """Make the emulated DMA the one ``ip_dict`` describes: its LENGTH register holds
@@ -265,6 +285,7 @@ class EmulatedOverlay:
         descriptor says, as a rebuilt bitstream would on the board."""
         width = loaded_length_width(self.descriptor, ip_dict)
         with self.path.lock:
+            self.path.programmed = True
             self.path.dma.length_mask = (1 << width) - 1
         self.loaded_ip_dict = ip_dict
 

@@ -286,10 +286,17 @@ def _make_device_class() -> type:
         # -- the bitstream: metadata and download ----------------------------------------
 
         def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False) -> Any:
-            """pynq's own parser on the ``.hwh`` beside the ``.bit``; with none there, on
-            one generated from the emulated board's descriptor."""
+            """pynq's own parser on the ``.hwh`` beside the ``.bit``. With none there, as
+            pynq on a board: no metadata (``base.bit`` alone is no resizer overlay) --
+            except for the emulated board's own bitstream, whose ``.hwh`` is generated
+            from its descriptor."""
             hwh = Path(bitfile_name).with_suffix(".hwh")
             if not hwh.is_file():
+                if not _same_file(bitfile_name, self.board.bitstream):
+                    raise RuntimeError(
+                        f"Unable to find metadata for bitstream {bitfile_name} "
+                        f"(no {hwh.name} beside it)"
+                    )
                 hwh = self._generated_hwh()
             return parse_hwh(hwh)
 
@@ -419,10 +426,26 @@ def _make_device_class() -> type:
     return EmulatedPynqDevice
 
 
+def _same_file(a: Any, b: Any) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, TypeError):
+        return False
+
+
 def parse_hwh(hwh: str | os.PathLike[str]) -> Any:
-    """pynq's own metadata parser on ``hwh``: pynqmetadata's runtime parser on pynq 3.x and
-    4.0 (what ``EmbeddedDevice`` uses), the Zynq or Zynq UltraScale+ ``HWH`` class on 2.7
-    (by the design's architecture: off-board 2.7 picks by the host's CPU instead)."""
+    """pynq's own metadata parser on ``hwh`` (see ``_parse_hwh``); a file it cannot parse
+    (truncated, not a ``.hwh``) raises ``ValueError`` naming the file."""
+    try:
+        return _parse_hwh(hwh)
+    except Exception as exc:  # noqa: BLE001 -- pynq's parsers raise anything on bad XML
+        raise ValueError(f"{hwh}: not a readable .hwh ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_hwh(hwh: str | os.PathLike[str]) -> Any:
+    """pynqmetadata's runtime parser on pynq 3.x and 4.0 (what ``EmbeddedDevice`` uses),
+    the Zynq or Zynq UltraScale+ ``HWH`` class on 2.7 (by the design's architecture:
+    off-board 2.7 picks by the host's CPU instead)."""
     pynq = _pynq()
     if _version(pynq) >= (3,):
         from pynqmetadata.frontends import Metadata
