@@ -99,7 +99,7 @@ def _ms(seconds: float) -> str:
 def render(report: dict[str, Any]) -> str:
     """The text form, for stderr."""
     t = report["totals"]
-    lines = [f"{PROG} run profile: cv2.resize by call site"]
+    lines = [f"{PROG} run: cv2.resize by call site"]
     where = f"backend {report['backend']}"
     if report.get("board"):
         where += f", board {report['board']}"
