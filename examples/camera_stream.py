@@ -165,7 +165,7 @@ def produce(hub: FrameHub, frames: Iterator[np.ndarray], size: tuple[int, int],
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>pynq_cv stream</title></head>
 <body style="font-family: sans-serif">
-<h1>pynq_cv: cv2.resize on the PL</h1>
+<h1>pynq_cv: the patched cv2.resize (PL or cv2: see "pl" and "cpu" below)</h1>
 <img src="/stream" width="{w}" height="{h}" alt="stream">
 <pre id="stats">...</pre>
 <script>
@@ -256,12 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=80, help="JPEG quality")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
     parser.add_argument("--backend", help="board, emulator or cpu (default: auto)")
+    parser.add_argument("--board", help="board model, e.g. Pynq-Z2, KV260 (default: "
+                                        "$PYNQ_CV_BOARD, else Pynq-Z2)")
+    parser.add_argument("--policy", help="auto, latency, offload, pl or cpu: which eligible "
+                                         "frames go to the PL (default: auto)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
+    options = {"board": args.board} if args.board else {}
     try:
-        pynq_cv.use_backend(args.backend)
-    except pynq_cv.BackendUnavailable as exc:  # e.g. a typo in --backend
+        pynq_cv.use_backend(args.backend, policy=args.policy, **options)
+    except (pynq_cv.BackendUnavailable, pynq_cv.SettingError) as exc:  # e.g. a typo
         print(f"camera_stream: {exc}", file=sys.stderr)
         return 2
     try:  # the source first: nothing is announced that cannot be served
@@ -310,8 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         server.server_close()
         pynq_cv.unpatch()
     stats = pynq_cv.stats()
+    per_frame = ""
+    if stats["pl"]:
+        per_frame = (f", modelled board time {stats['board_seconds'] / stats['pl'] * 1e3:.2f} "
+                     "ms per PL frame")
     print(f"{hub.seq} frames streamed: {stats['pl']} resized on the PL, {stats['cpu']} on the "
-          f"CPU, modelled board time {stats['board_seconds'] * 1e3:.1f} ms", flush=True)
+          f"CPU{per_frame}", flush=True)
     pynq_cv.close()
     if failure:
         print(f"camera_stream: the stream stopped: {failure[0]}", file=sys.stderr)

@@ -47,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", nargs="?", help="video file or camera index (default: generate)")
     parser.add_argument("-o", "--output", help="output video (default: a temp dir's output.avi)")
     parser.add_argument("--size", type=parse_size, default=(960, 540), help="output WxH")
-    parser.add_argument("--frames", type=int, default=150, help="at most this many frames")
+    parser.add_argument("--frames", type=int, default=150,
+                        help="at most this many frames (default: 150)")
     parser.add_argument("--input-size", type=parse_size, default=(1920, 1080),
                         help="size of the generated clip")
     parser.add_argument("--zero-copy", action="store_true",
                         help="decode into buffers lent by the PL engine (no copy in)")
     parser.add_argument("--backend", help="board, emulator or cpu (default: auto)")
+    parser.add_argument("--board", help="board model, e.g. Pynq-Z2, KV260 (default: "
+                                        "$PYNQ_CV_BOARD, else Pynq-Z2)")
     parser.add_argument("--policy", help="auto, latency, offload, pl or cpu: which eligible "
                                          "frames go to the PL (default: auto)")
     parser.add_argument("--short", action="store_true", help="12 frames of 640x360 -> 320x180")
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         args.frames, args.input_size, args.size = 12, (640, 360), (320, 180)
     try:
         # the engine behind the patched cv2.resize
-        resizer = pynq_cv.use_backend(args.backend, policy=args.policy)
+        options = {"board": args.board} if args.board else {}
+        resizer = pynq_cv.use_backend(args.backend, policy=args.policy, **options)
     except (pynq_cv.BackendUnavailable, pynq_cv.SettingError) as exc:  # e.g. a typo
         sys.exit(f"video_loop: {exc}")
 

@@ -480,7 +480,8 @@ class Resizer:
         except BaseException:
             self._abort(job)
             raise
-        watch.on_pl(self, args, result, job.board_seconds, job.in_buf.nbytes + job.out_buf.nbytes)
+        watch.on_pl(self, args, result, job.board_seconds + job.ps_seconds,  # the whole PL path
+                    job.in_buf.nbytes + job.out_buf.nbytes)
         return result
 
     def _run(self, job: Job) -> np.ndarray:

@@ -13,14 +13,17 @@ logging clears each logger's level cache whenever any level changes (``setLevel`
 from __future__ import annotations
 
 import logging
-import os
-import warnings
 from collections.abc import Callable
+
+from . import settings
+from .errors import SettingError
 
 LOG_ENV = "PYNQ_CV_LOG"
 
 logger = logging.getLogger("pynq_cv")
-logger.addHandler(logging.NullHandler())  # a library stays quiet unless configured
+# No NullHandler: records reach the application's handlers, else logging's last-resort
+# handler, which prints WARNING and above on stderr -- the emulator's one-line notice.
+# INFO and DEBUG stay silent unless the application or PYNQ_CV_LOG asks for them.
 
 _listeners: list[Callable[[], None]] = []
 
@@ -54,19 +57,33 @@ if isinstance(getattr(logger, "_cache", None), dict):
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
 
+class _Formatter(logging.Formatter):
+    """``pynq_cv LEVEL: message``, without a second ``pynq_cv:`` the message may carry
+    (warnings share their text with ``warnings.warn``, where it names the library)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        doubled = f"{record.name} {record.levelname}: pynq_cv: "
+        if text.startswith(doubled):
+            text = f"{record.name} {record.levelname}: " + text[len(doubled):]
+        return text
+
+
 def configure_from_env() -> None:
-    """Honour ``PYNQ_CV_LOG`` once: a stderr handler at the level it names."""
-    name = os.environ.get(LOG_ENV, "").strip().lower()
+    """Honour ``PYNQ_CV_LOG`` once: a stderr handler at the level it names. A bad value
+    is kept for the first engine to raise (see ``settings``)."""
+    try:
+        name = settings.env_choice(LOG_ENV, tuple(_LEVELS), "")
+    except SettingError as exc:
+        settings.defer(exc)
+        return
     level = _LEVELS.get(name)
     if level is None:
-        if name:
-            warnings.warn(f"{LOG_ENV}={name!r} is not one of {', '.join(_LEVELS)}; ignored",
-                          RuntimeWarning, stacklevel=2)
         return
     if any(getattr(h, "_pynq_cv_env", False) for h in logger.handlers):
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+    handler.setFormatter(_Formatter("%(name)s %(levelname)s: %(message)s"))
     handler._pynq_cv_env = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)

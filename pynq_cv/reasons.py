@@ -48,6 +48,58 @@ FALLBACK_REASONS: dict[str, str] = {
     "arguments_rejected": "cv2 cannot parse the call's arguments; cv2 raises its own error",
 }
 
+HINTS: dict[str, str] = {
+    "not_ndarray": "pass a numpy array (a cv2.UMat's .get(), np.asarray(list))",
+    "channels": "convert to BGR first (cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) or "
+                "COLOR_BGRA2BGR); the PL takes 3-channel uint8 frames",
+    "dtype": "convert to uint8 first (img.astype(np.uint8), or cv2.convertScaleAbs)",
+    "interpolation": "use interpolation=cv2.INTER_LINEAR (the default), the only one the PL "
+                     "computes",
+    "arguments": "give dsize as (width, height) with both > 0, or fx/fy > 0 with dsize None",
+    "dst": "pass dst=None, or a writable C-contiguous uint8 array of the output's shape",
+    "input_too_few_rows": "frames of 2 rows or more reach the PL",
+    "empty": "nothing to compute: the input or output has no pixels",
+    "input_too_large": "resize in two steps (cv2 first to within the overlay's input limit)",
+    "output_too_large": "ask for an output within the overlay's limit (pynq_cv.info()"
+                        "['envelope']['max_out']) and enlarge the rest with cv2",
+    "downscale_too_large": "downscale in two steps (the PL for the last, smaller factor)",
+    "byte_count_not_multiple": "choose sizes whose byte counts (width x height x 3) are "
+                               "multiples of 4, i.e. width x height a multiple of 4 (e.g. "
+                               "320x240 rather than 321x241)",
+    "dma_length": "split the frame, or resize in two steps (each transfer within the DMA's "
+                  "limit)",
+    "cpu_faster": "PYNQ_CV_POLICY=pl (or Resizer(policy='pl')) sends it to the PL anyway; "
+                  "offload when the PL costs the CPU less",
+    "cpu_cheaper": "PYNQ_CV_POLICY=pl sends it to the PL anyway; latency when the PL is "
+                   "faster end to end",
+    "cpu_higher_rate": "PYNQ_CV_POLICY=pl sends it to the PL anyway (at a lower frame rate "
+                       "than cv2's)",
+    "pl_too_slow_for_rate": "PYNQ_CV_POLICY=pl sends it to the PL anyway (it would fall "
+                            "behind the source); a smaller output or a lower rate may fit",
+    "policy_cpu": "unset PYNQ_CV_POLICY (or choose auto) to use the PL",
+    "breaker_open": "see the faults in pynq_cv.stats(); the PL is tried again after the "
+                    "breaker's cooldown",
+    "backend_cpu": "unset PYNQ_CV_BACKEND (or use_backend('board')) to use the PL",
+    "no_backend": "see `pynq-cv info` for why no PL could be opened",
+    "pl_in_use": "stop the other process holding the PL, or Resizer(wait_for_pl=SECONDS)",
+    "pl_state_unknown": "PYNQ_CV_REPROGRAM=1 lets pynq_cv program the PL",
+    "pl_holds_other_overlay": "PYNQ_CV_REPROGRAM=1 lets pynq_cv replace the design",
+    "closed": "resize before pynq_cv.close(), or let the next frame reopen the engine",
+    "cv2_mat": "pass numpy arrays (np.asarray(mat)) rather than cv2.Mat",
+    "arguments_rejected": "cv2 raised its own error: fix the call's arguments",
+    "not_routed": "cv2 judged the call itself (arguments it rejects or treats specially)",
+}
+"""One action per fallback reason that would send such frames to the PL (the profile's
+hints). Faults (``fault_<kind>``) have none: they are the PL's, not the call's."""
+
+
+def hint(reason: str) -> str:
+    """What the user could change so such frames reach the PL ('' when nothing would)."""
+    if reason.startswith("fault_"):
+        return "a PL fault, not the call's: see pynq_cv.stats()['faults']"
+    return HINTS.get(reason, "")
+
+
 POLICY_REASONS = frozenset({
     "cpu_faster", "cpu_cheaper", "cpu_higher_rate", "pl_too_slow_for_rate", "policy_cpu",
 })

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
 
+from .log import logger
+
 FOLD_AT = 65536  # fallback events kept unfolded at most (a few hundred KB)
 
-FrameObserver = Callable[[str | None, float, int], None]
+FrameObserver = Callable[..., None]
 """Called once per frame in the resizing thread: (fallback reason or None for the PL,
-modelled board seconds, bytes moved through the DMA). Used by the per-call-site profile."""
+modelled board seconds of the whole PL path, bytes moved through the DMA[, compare mode's
+(max difference, differing pixels, pixels) for a PL frame]). Used by the per-call-site
+profile."""
 
 frame_observer: FrameObserver | None = None
+
+
+EMULATOR_NOTICE = (
+    "pynq_cv: cv2.resize frames run on pynq_cv's board emulator, not a PYNQ board: "
+    "the IP's arithmetic, up to 1 apart from cv2.resize per pixel, and slower "
+    "than cv2 on this machine; PYNQ_CV_BACKEND=cpu gives plain cv2.resize"
+)
+_emulator_noticed = False
+
+
+def _notice_emulated() -> None:
+    """The first emulated frame of the process: one WARNING through the ``pynq_cv`` logger
+    (the application's handlers, else logging's last resort on stderr), never
+    ``warnings.warn``, which ``-W error`` suites would turn into a failure."""
+    global _emulator_noticed
+    if not _emulator_noticed:
+        _emulator_noticed = True
+        logger.log(logging.WARNING, EMULATOR_NOTICE)
 
 
 def observe(observer: FrameObserver | None) -> None:
@@ -23,7 +46,8 @@ def observe(observer: FrameObserver | None) -> None:
 
 
 class Stats:
-    """Thread-safe counters; ``snapshot()`` is a plain dict, ``reset()`` zeroes them."""
+    """Thread-safe counters; ``snapshot()`` (or calling the object: ``rz.stats()``, as
+    ``pynq_cv.stats()`` for the shared engine) is a plain dict, ``reset()`` zeroes them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -86,6 +110,8 @@ class Stats:
         self, bytes_in: int, bytes_out: int, seconds: float, board_seconds: float,
         copied_in: bool, copied_out: bool,
     ) -> None:
+        if self.emulated and not _emulator_noticed:
+            _notice_emulated()
         if self.cpu_events:
             self.fold()
         with self._lock:
@@ -96,6 +122,10 @@ class Stats:
             self.board_seconds += board_seconds
             self.copies_in += copied_in
             self.copies_out += copied_out
+
+    def __call__(self) -> dict[str, object]:
+        """``rz.stats()``: the same plain dict as ``snapshot()``."""
+        return self.snapshot()
 
     def snapshot(self) -> dict[str, object]:
         self.fold()

@@ -14,7 +14,6 @@ call (``Resizer._watch is None`` and ``logger.isEnabledFor(DEBUG)``).
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import cv2
@@ -24,16 +23,14 @@ from . import cv2compat, telemetry
 from .errors import FallbackError
 from .log import logger
 from .reasons import POLICY_REASONS, explain
+from .settings import env_flag
+
+__all__ = ["COMPARE_ENV", "LOG_ONLY", "STRICT_ENV", "Watch", "env_flag"]
 
 STRICT_ENV = "PYNQ_CV_STRICT"
 COMPARE_ENV = "PYNQ_CV_COMPARE"
 
 _DEBUG = logging.DEBUG
-
-
-def env_flag(name: str) -> bool:
-    """An on/off environment switch: 1, true, yes, on (any case) mean on."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def expected_on_pl(src: Any) -> bool:
@@ -102,19 +99,25 @@ class Watch:
 
     def on_pl(self, resizer: Any, args: tuple[Any, ...], result: np.ndarray,
               board_seconds: float, nbytes: int) -> None:
-        """A frame ran on the PL: compare it with cv2 if asked, report it, log it."""
+        """A frame ran on the PL: compare it with cv2 if asked, report it, log it.
+        ``board_seconds``: the whole PL path (IP, copies, cache maintenance, registers)."""
         src, dsize, _dst, fx, fy, interpolation = args
-        observer = telemetry.frame_observer
-        if observer is not None:
-            observer(None, board_seconds, nbytes)
         compared = ""
+        figures = None
         if self.compare:
             from .dispatch import CV2_RESIZE  # the original cv2.resize (dispatch imports us)
 
             ref = CV2_RESIZE(src, dsize, None, fx, fy, interpolation)
-            max_diff, differing, pixels = difference(result, ref)
+            figures = difference(result, ref)
+            max_diff, differing, pixels = figures
             resizer.stats.count_compare(max_diff, differing, pixels)
             compared = f"; vs cv2: max diff {max_diff}, {differing / pixels:.2%} of pixels differ"
+        observer = telemetry.frame_observer
+        if observer is not None:
+            if figures is None:
+                observer(None, board_seconds, nbytes)
+            else:
+                observer(None, board_seconds, nbytes, figures)
         if logger.isEnabledFor(_DEBUG):
             logger.debug("resize %s -> %s: PL, modelled board time %.3f ms%s", _shape(src),
                          "x".join(map(str, result.shape[:2])), board_seconds * 1e3, compared)

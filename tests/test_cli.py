@@ -152,7 +152,8 @@ def test_resize_says_why_the_pl_declined(image, tmp_path, capsys):
     argv = ["resize", str(image), str(out), "--size", "160x90", "--interpolation", "area"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "path: CPU" in text and "declined: interpolation" in text
+    assert "path: CPU" in text and "the PL does not take this frame (interpolation" in text
+    assert "declined" not in text
     assert np.array_equal(
         cv2.imread(str(out)),
         cv2.resize(cv2.imread(str(image)), (160, 90), interpolation=cv2.INTER_AREA),
@@ -496,3 +497,82 @@ def test_the_synthetic_clip_has_a_real_checkerboard_and_no_seam():
     assert np.abs(np.diff(backdrop, axis=1)).max() <= 8  # smooth along the scroll
     # periodic in the frame width: the scroll wraps without a jump
     assert np.abs(backdrop[:, :width] - backdrop[:, width:]).max() <= 1
+
+
+@pytest.mark.parametrize("argv, env, code, says", [
+    (["--backend", "cpu"], {}, 2, "the cpu backend has no PL path"),
+    ([], {"PYNQ_CV_BACKEND": "cpu"}, 2, "the cpu backend has no PL path"),
+    (["--backend", "board"], {}, 1, "cannot calibrate: PL unavailable"),
+])
+def test_calibrate_without_a_pl_path_is_one_line(tmp_path, argv, env, code, says):
+    done = subprocess.run(
+        [sys.executable, "-m", "pynq_cv", "calibrate", "--quick", "--output",
+         str(tmp_path / "c.json"), *argv],
+        capture_output=True, text=True, timeout=120, env=dict(ENV, **env))
+    assert done.returncode == code
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_resize_compare_of_a_planned_cpu_frame_computes_the_pl_panel(image, tmp_path, capsys):
+    diff = tmp_path / "diff.png"
+    argv = ["resize", str(image), str(tmp_path / "out.png"), "--size", "320x180",
+            "--policy", "latency", "--compare", str(diff)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "as the routing plan chose (cpu_faster" in text
+    assert "computed with policy pl" in text
+    picture = cv2.imread(str(diff))
+    third = (picture.shape[1] - 16) // 3  # three panels, two gaps of 8
+    difference = picture[60:, 2 * third + 16:]
+    assert difference.max() > 100  # the IP's frame differs from cv2's: not a black panel
+
+
+def test_resize_compare_without_a_pl_frame_says_so_in_one_line(image, tmp_path, capsys):
+    diff = tmp_path / "diff.png"
+    argv = ["resize", str(image), str(tmp_path / "out.png"), "--size", "160x90",
+            "--interpolation", "area", "--compare", str(diff)]
+    assert main(argv) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("no PL frame")]
+    assert len(lines) == 1 and "INTER_LINEAR" in lines[0] and not diff.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["resize", "{fifo}", "{tmp}/out.png", "--size", "4x4"],
+    ["demo", "--source", "{fifo}", "--frames", "1"],
+])
+def test_a_fifo_is_refused_without_opening_it(tmp_path, argv):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # open() of it would block until a writer comes
+    argv = [a.format(fifo=fifo, tmp=tmp_path) for a in argv]
+    done = subprocess.run([sys.executable, "-m", "pynq_cv", *argv], capture_output=True,
+                          text=True, timeout=60, env=ENV)
+    assert done.returncode == 1
+    assert done.stderr == f"pynq-cv: error: {fifo} is a FIFO, not " \
+                          f"{'an image' if argv[0] == 'resize' else 'a video file'}\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--input-size", "100000x100000"],
+    ["verify", "--sizes", "100000x100000:2x2"],
+    ["verify", "--sizes", "2x2:100000x100000"],
+])
+def test_sizes_too_large_for_this_machine_are_one_line(argv, capsys, monkeypatch):
+    monkeypatch.setattr(cli.common, "physical_memory", lambda: 8 * 2**30)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is too large: one BGR frame is 27.9 GiB" in err
+    assert "machine has 8.0 GiB of memory" in err
+
+
+def test_a_memory_error_is_one_line(monkeypatch, capsys):
+    def exhausted(args):
+        raise MemoryError("Unable to allocate 9 GiB for an array")
+
+    parser = cli.build_parser()
+    parser._subparsers._group_actions[0].choices["info"].set_defaults(run=exhausted)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert main(["info"]) == 1
+    assert capsys.readouterr().err == ("pynq-cv: error: not enough memory: Unable to allocate "
+                                       "9 GiB for an array\n")

@@ -149,6 +149,10 @@ def test_camera_stream_serves_mjpeg_of_resized_frames():
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
         assert "4 frames streamed: 4 resized on the PL, 0 on the CPU" in out
+        # per PL frame, as everywhere else (it was a total here, per frame in video_loop)
+        modelled = pl_cost(for_board("Pynq-Z2"), (360, 640, 180, 320), 100_000_000,
+                           in_cacheable=False).latency
+        assert f"modelled board time {modelled * 1e3:.2f} ms per PL frame" in out
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -292,3 +296,28 @@ def test_resizer_walkthrough_show_without_a_display_says_so_in_one_line():
     rc, out, err = run_failing("resizer_walkthrough.py", "--short", "--show", env=env)
     assert rc == 2 and out == ""
     assert_one_line(err, "--show needs a display")
+
+
+def test_camera_stream_with_a_bad_policy_in_the_environment_says_so_in_one_line():
+    rc, out, err = run_failing("camera_stream.py", "--port", "0",
+                               env=dict(ENV, PYNQ_CV_POLICY="fast"))
+    assert rc == 2 and out == ""
+    assert_one_line(err, "camera_stream:", "PYNQ_CV_POLICY")
+
+
+@pytest.mark.parametrize("name", ["camera_stream.py", "video_loop.py"])
+def test_both_examples_take_policy_and_board(name):
+    rc, out, err = run_failing(name, "--help")
+    assert rc == 0 and "--policy" in out and "--board" in out
+    rc, out, err = run_failing(name, "--policy", "bogus", "--board", "Pynq-Z2")
+    assert rc != 0 and "unknown pynq_cv policy 'bogus'" in err
+
+
+def test_video_loop_help_gives_the_frames_default():
+    rc, out, _ = run_failing("video_loop.py", "--help")
+    assert re.search(r"--frames FRAMES\s+at most this many frames \(default: 150\)", out)
+
+
+def test_the_stream_page_does_not_claim_every_frame_runs_on_the_pl():
+    page = load_example("camera_stream.py").PAGE
+    assert "on the PL</h1>" not in page and "cpu" in page

@@ -90,8 +90,9 @@ SCRIPT = (
 )
 
 
-@pytest.mark.parametrize("level, lines", [(None, 0), ("info", 0), ("debug", 3)])
+@pytest.mark.parametrize("level, lines", [(None, 1), ("info", 1), ("debug", 4)])
 def test_nothing_is_printed_unless_pynq_cv_log_asks(level, lines):
+    """Only the emulator's one-line notice (a WARNING), unless PYNQ_CV_LOG asks for more."""
     env = dict(os.environ, PYNQ_CV_BACKEND="emulator")
     env.pop("PYNQ_CV_LOG", None)
     if level:
@@ -101,11 +102,15 @@ def test_nothing_is_printed_unless_pynq_cv_log_asks(level, lines):
     assert done.returncode == 0 and done.stdout == ""
     err = done.stderr.splitlines()
     assert len(err) == lines, done.stderr
-    assert all(line.startswith("pynq_cv ") for line in err)
+    notice = [line for line in err if "board emulator" in line]
+    assert len(notice) == 1 and "PYNQ_CV_BACKEND=cpu" in notice[0]
+    assert notice[0].startswith("pynq_cv: " if level is None else "pynq_cv WARNING: cv2.resize")
+    assert all(line.startswith("pynq_cv") for line in err)
     if level == "debug":  # (INFO: no fault, no recovery, the backend asked for: nothing)
         assert err[0].startswith("pynq_cv DEBUG: backend emulator: ")
-        assert err[1].startswith("pynq_cv DEBUG: resize 48x64x3 uint8 -> 24x32: PL")
-        assert err[2].startswith("pynq_cv DEBUG: resize 48x64 uint8 -> 24x32: CPU, channels")
+        assert err[1].startswith("pynq_cv WARNING: cv2.resize frames run on pynq_cv's board")
+        assert err[2].startswith("pynq_cv DEBUG: resize 48x64x3 uint8 -> 24x32: PL")
+        assert err[3].startswith("pynq_cv DEBUG: resize 48x64 uint8 -> 24x32: CPU, channels")
 
 
 def test_an_engine_notices_debug_switched_on_and_off_after_it_was_made(caplog, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 import tarfile
@@ -79,3 +80,16 @@ def test_board_constraints_pin_the_board_images_stack_and_ci_uses_them():
     assert pins == {"pynq==4.0.0", "numpy<2", "opencv-python==4.11.0.86", "pycparser<3"}
     assert "-c constraints/board.txt" in (ROOT / "README.md").read_text()
     assert "constraints/board.txt" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_data_directory_of_the_package_is_listed_so_build_keeps_it():
+    """`python -m build` warned that `pynq_cv.overlays.costs` "would be ignored": a data
+    directory under a package must be listed as a package of its own."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "pyproject.toml").read_text()
+    listed = set(re.findall(r'^\s+"(pynq_cv[\w.]*)",', text, re.M))
+    for directory in (root / "overlays").rglob("*"):
+        if directory.is_dir() and any(directory.glob("*.json")):
+            dotted = "pynq_cv.overlays." + ".".join(directory.relative_to(root / "overlays").parts)
+            assert dotted in listed, dotted
+            assert f'"{dotted}" = "overlays/' in text

@@ -11,6 +11,7 @@ from pynq_cv.cli import main
 from pynq_cv.cli.picture import (
     GAP,
     LEGEND_ROWS,
+    MAX_PANEL,
     MIN_PANEL_WIDTH,
     amplification,
     difference_picture,
@@ -20,7 +21,7 @@ from pynq_cv.cli.picture import (
 
 def panels(picture: np.ndarray, rows: int, cols: int) -> list[np.ndarray]:
     """The three panels, un-zoomed (every zoom-th pixel)."""
-    zoom = zoom_for(cols)
+    zoom = zoom_for(cols, rows)
     width = cols * zoom
     assert picture.shape == (LEGEND_ROWS + rows * zoom, 3 * width + 2 * GAP, 3)
     body = picture[LEGEND_ROWS:]
@@ -50,8 +51,9 @@ def test_the_picture_holds_pl_cv2_and_the_amplified_difference():
 
 def test_equal_frames_give_a_black_difference_panel():
     pl = np.full((10, 300, 3), 77, np.uint8)
-    left, middle, right = panels(difference_picture(pl, pl.copy()), 10, 300)
-    assert zoom_for(300) == 1 and not right.any() and (left == 77).all()
+    pl = np.full((10, 60, 3), 77, np.uint8)
+    left, middle, right = panels(difference_picture(pl, pl.copy()), 10, 60)
+    assert zoom_for(60, 10) == 10 and not right.any() and (left == 77).all()
 
 
 def test_mismatched_shapes_are_refused():
@@ -103,3 +105,29 @@ def test_verify_save_onto_a_file_is_one_line(tmp_path, capsys):
     assert main(["verify", "--sizes", "64x48:32x24", "--save", str(tmp_path / "taken")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("pynq-cv: error: cannot save pictures in") and "\n" not in err
+
+
+def test_a_few_rows_are_zoomed_so_pixels_show_and_the_zoom_is_in_the_legend(tmp_path):
+    """1024x2 -> 512x4 used to give a 4-row strip: now a crop at a zoom, plus the whole."""
+    rng = np.random.default_rng(5)
+    pl = rng.integers(0, 250, (4, 512, 3), dtype=np.uint8)
+    ref = pl.copy()
+    ref[2, 300] += 1
+    picture = difference_picture(pl, ref)
+    zoom = zoom_for(512, 4)
+    assert zoom >= 24 and picture.shape[0] >= LEGEND_ROWS + 4 * zoom
+    assert picture.shape[1] <= 3 * MAX_PANEL[0] + 2 * GAP
+    width = (picture.shape[1] - 2 * GAP) // 3
+    crop = picture[LEGEND_ROWS:LEGEND_ROWS + 4 * zoom, 2 * (width + GAP):]
+    lit = np.count_nonzero(crop.max(axis=2) == 255)
+    assert lit == zoom * zoom  # the one differing pixel, in the crop at full zoom
+
+
+def test_large_outputs_are_bounded(tmp_path):
+    pl = np.random.default_rng(6).integers(0, 250, (1080, 1920, 3), dtype=np.uint8)
+    picture = difference_picture(pl, pl.copy())
+    assert picture.shape[1] <= 3 * MAX_PANEL[0] + 2 * GAP
+    assert picture.shape[0] <= LEGEND_ROWS + 2 * MAX_PANEL[1] + 20
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), picture)
+    assert path.stat().st_size < 8e6  # the whole frame alone is ~6 MB of noise

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from test_run import ENV, interrupted, python, table_rows, write
 
+from pynq_cv import telemetry
 from pynq_cv.backends.emulator import arith
 from pynq_cv.runner import INTERRUPTED, exit_status, strip_our_frames
 
@@ -34,8 +35,10 @@ def run(*args: str, cwd: Path, env: dict[str, str] = PL) -> subprocess.Completed
 
 
 def traceback_of(stderr: str) -> str:
-    """stderr up to the profile's table (what Python itself printed)."""
-    return stderr.split("pynq-cv run: cv2.resize by call site")[0]
+    """stderr up to the profile's table (what Python itself printed), without the
+    emulator's one-line notice (pynq_cv's own, at its first emulated frame)."""
+    printed = stderr.split("pynq-cv run: cv2.resize by call site")[0]
+    return printed.replace(f"{telemetry.EMULATOR_NOTICE}\n", "", 1)
 
 
 # -- ending at once ---------------------------------------------------------------------------

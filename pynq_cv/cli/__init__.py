@@ -189,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingError as exc:  # e.g. PYNQ_CV_POLICY=fastest: one line naming it
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # a size too large for this machine's free memory
+        print(f"{PROG}: error: not enough memory: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -64,7 +65,21 @@ def parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(
             f"bad size {text!r}: size must be positive (both sides at least 1)"
         )
+    nbytes, memory = width * height * 3, physical_memory()
+    if memory and nbytes > memory:  # refused here, not by numpy's traceback (or the OOM killer)
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is too large: one BGR frame is {nbytes / 2**30:.1f} GiB and this "
+            f"machine has {memory / 2**30:.1f} GiB of memory"
+        )
     return width, height
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (0 when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 SIZE_OPTIONS = ("--size", "--input-size")
@@ -202,12 +217,18 @@ def _strerror(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def check_readable(path: Path, what: str) -> None:
-    """A path to read: a file that exists and this user may read, or one true line."""
+def check_readable(path: Path, what: str, devices: bool = False) -> None:
+    """A path to read: a regular file (or, with ``devices``, a character device such as
+    /dev/video0) that exists and this user may read, or one true line."""
     if path.is_dir():
         raise CliError(f"{path} is a directory, not {what}", 1)
     if not path.exists():
         raise CliError(f"no such file: {path}", 1)
+    kind = path.stat().st_mode
+    if not (stat.S_ISREG(kind) or (devices and stat.S_ISCHR(kind))):
+        # a FIFO would block open() until a writer comes: refused without opening it
+        what_it_is = "a FIFO" if stat.S_ISFIFO(kind) else "not a regular file"
+        raise CliError(f"{path} is {what_it_is}, not {what}", 1)
     try:
         with path.open("rb"):
             pass
@@ -240,7 +261,7 @@ def open_capture(source: str) -> cv2.VideoCapture:
         if not cap.isOpened():
             raise CliError(f"cannot open camera {source}", 1)
         return cap
-    check_readable(Path(source), "a video file")
+    check_readable(Path(source), "a video file", devices=True)
     with opencv_quiet():
         cap = cv2.VideoCapture(source)
     if not cap.isOpened():

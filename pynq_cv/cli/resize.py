@@ -17,12 +17,15 @@ from pynq_cv.cli.common import (
     check_writable,
     describe_array,
     describe_engine,
+    own_engine,
     path_taken,
     shared_engine,
     wxh,
 )
 from pynq_cv.cli.picture import difference_picture, write_picture
 from pynq_cv.opencv_log import opencv_quiet
+from pynq_cv.reasons import POLICY_REASONS, describe, hint
+from pynq_cv.timing import frame_seconds
 
 EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> what turns the stored pixels upright (as cv2.imread and viewers show them)
@@ -151,15 +154,41 @@ def cmd_resize(args: argparse.Namespace) -> int:
           f"{args.output} ({wxh(out.shape)}, written with {writer})")
     if declined is None:
         board = after["board_seconds"] - before["board_seconds"]
+        rows, cols = img.shape[:2]
+        ip = frame_seconds(rows, cols, *out.shape[:2], engine.engine.descriptor.clock_hz) \
+            if engine.engine is not None else 0.0
         print(f"path: PL on the {describe_engine(engine.info())}; modelled board time "
-              f"{board * 1e3:.2f} ms, host {host * 1e3:.2f} ms")
+              f"{board * 1e3:.2f} ms (the IP {ip * 1e3:.2f} ms; the rest copies, cache "
+              f"maintenance, registers), host {host * 1e3:.2f} ms")
     else:
-        print(f"path: CPU (cv2.resize, {args.interpolation}); the PL declined: {declined}; "
+        print(f"path: CPU (cv2.resize, {args.interpolation}), {_why_cpu(declined)}; "
               f"{host * 1e3:.2f} ms")
     if getattr(args, "compare", None) is not None:
-        _write_comparison(Path(args.compare), img, out, args, interp, declined)
+        pl_out = out
+        if declined in POLICY_REASONS:  # a plan, not a limit: the PL can compute it anyway
+            pl_out = _pl_frame(img, args, interp)
+        if declined is not None and pl_out is out:
+            print(f"no PL frame to compare: {_why_cpu(declined)}; {hint(declined)}; "
+                  f"{args.compare} not written")
+        else:
+            _write_comparison(Path(args.compare), img, pl_out, args, interp, declined)
     pynq_cv.close()
     return 0
+
+
+def _why_cpu(reason: str) -> str:
+    """A plan's choice reads as one; a limit of the PL as one (never as a failure)."""
+    if reason in POLICY_REASONS:
+        return f"as the routing plan chose ({reason}: {describe(reason)})"
+    return f"the PL does not take this frame ({reason}: {describe(reason)})"
+
+
+def _pl_frame(img: np.ndarray, args: argparse.Namespace, interp: int) -> np.ndarray:
+    """The frame the PL computes under policy pl, on the same backend and board."""
+    with own_engine(args, policy="pl") as engine:
+        if args.size is not None:
+            return engine.resize(img, args.size, interpolation=interp)
+        return engine.resize(img, None, fx=args.scale, fy=args.scale, interpolation=interp)
 
 
 def _write_comparison(path: Path, img: np.ndarray, out: np.ndarray, args: argparse.Namespace,
@@ -171,11 +200,13 @@ def _write_comparison(path: Path, img: np.ndarray, out: np.ndarray, args: argpar
         ref = CV2_RESIZE(img, args.size, interpolation=interp)
     else:
         ref = CV2_RESIZE(img, None, fx=args.scale, fy=args.scale, interpolation=interp)
-    title = "PL (pynq_cv)" if declined is None else f"pynq_cv: CPU ({declined})"
+    title = "PL (pynq_cv)" if declined is None else "PL (policy pl)"
     try:
         with opencv_quiet():
             write_picture(path, difference_picture(out, ref, title,
                                                    f"cv2.resize {args.interpolation}"))
     except OSError as exc:
         raise CliError(str(exc), 1) from None
-    print(f"wrote {path}: PL | cv2 | difference")
+    how = "" if declined is None else " (the PL's frame computed with policy pl: this run's " \
+                                      "plan chose cv2)"
+    print(f"wrote {path}: PL | cv2 | difference{how}")

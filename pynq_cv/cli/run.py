@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pynq_cv
-from pynq_cv.cli.bench import format_table
 from pynq_cv.cli.common import PROG, CliError
+from pynq_cv.cli.report import build, render
 from pynq_cv.errors import BackendUnavailable
 from pynq_cv.profile import CallSiteProfile
 from pynq_cv.runner import ScriptNotFound, exit_status, run_script
@@ -80,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if json_path is not None and not json_path.resolve().parent.is_dir():
         raise CliError(f"no such directory: {json_path.parent}")
     profile = CallSiteProfile() if args.profile or json_path is not None else None
+    started = time.perf_counter()  # the script's wall time, for the profile's totals
     with warnings.catch_warnings():
         warnings.showwarning = _SHOW_WARNING  # the script's warnings look as they would alone
         try:
@@ -88,44 +90,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(str(exc), exc.code) from None
         except BackendUnavailable as exc:  # PYNQ_CV_BACKEND names no backend
             raise CliError(str(exc), 2) from None
+    wall = time.perf_counter() - started
     if profile is not None:
-        rows = profile.rows()
-        report = _report(rows)
-        print(report, file=sys.stderr, flush=True)
+        report = build(profile, wall, exit_status(code), [target, *rest],
+                       args.module is not None)
+        print(render(report), file=sys.stderr, flush=True)
         if json_path is not None:
-            json_path.write_text(json.dumps(
-                {"command": [target, *rest], "module": args.module is not None,
-                 "exit_code": exit_status(code), "backend": _backend(), "sites": rows},
-                indent=2) + "\n")
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
+    else:
+        emulated = pynq_cv.default_resizer().stats.snapshot()["emulated"]
+        if emulated:
+            print(f"{PROG} run: {emulated} cv2.resize frame{'s' if emulated != 1 else ''} ran "
+                  "on the board emulator (PYNQ_CV_BACKEND=cpu for cv2.resize)", file=sys.stderr)
     pynq_cv.close()
     return code
 
-
-def _backend() -> str | None:
-    """The shared engine's backend at exit (None if the script closed or replaced it)."""
-    return pynq_cv.default_resizer().backend
-
-
-def _report(rows: list[dict[str, Any]]) -> str:
-    calls = sum(r["calls"] for r in rows)
-    pl = sum(r["pl"] for r in rows)
-    backend = _backend()
-    head = (f"{PROG} run: cv2.resize by call site -- {calls} call{'s' if calls != 1 else ''}, "
-            f"{pl} on the PL" + (f" ({backend} backend)" if backend else ""))
-    if not rows:
-        return f"{head}\n(cv2.resize was never called)"
-    table = [
-        {
-            "call site": r["site"],
-            "calls": r["calls"],
-            "PL": r["pl"],
-            "CPU": r["cpu"],
-            "CPU reasons": ", ".join(f"{k} {v}" for k, v in r["cpu_reasons"].items()) or "-",
-            "ms in resize": r["seconds"] * 1e3,
-            "board ms": r["board_seconds"] * 1e3,
-            "MB moved": r["bytes_moved"] / 1e6,
-            **({"raised": r["raised"]} if any(x["raised"] for x in rows) else {}),
-        }
-        for r in rows
-    ]
-    return f"{head}\n{format_table(table)}"

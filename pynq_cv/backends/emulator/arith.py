@@ -189,12 +189,13 @@ class _Band:
     Python code, and a Ctrl-C landing inside it would leave its lock held and a worker stuck
     forever)."""
 
-    __slots__ = ("fn", "args", "done", "error")
+    __slots__ = ("fn", "args", "done", "error", "finished")
 
     def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
         self.fn: Any = fn
         self.args: tuple[Any, ...] = args
         self.error: BaseException | None = None
+        self.finished = False  # set before ``done`` is released (read by an interrupted wait)
         self.done = threading.Lock()
         self.done.acquire()
 
@@ -205,6 +206,7 @@ class _Band:
             self.error = exc
         finally:
             self.fn, self.args = None, ()  # no frame kept alive between bands
+            self.finished = True
             self.done.release()
 
 
@@ -217,8 +219,9 @@ def _wait_all(bands: list[_Band]) -> None:
             pending[0].done.acquire()
             pending.pop(0)
     finally:
-        for band in pending:  # interrupted: the bands still finish (each is bounded work)
-            while not band.done.acquire(timeout=1.0):
+        for band in pending:  # interrupted: the bands still finish (each is bounded work);
+            # the interrupt may land after an acquire that succeeded: ``finished`` ends it
+            while not band.finished and not band.done.acquire(timeout=0.05):
                 pass
     for band in bands:
         if band.error is not None:
