@@ -70,7 +70,8 @@ def resolve_policy(policy: str | None = None) -> str:
         near = difflib.get_close_matches(chosen, POLICIES, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise SettingError(
-            f"unknown pynq_cv policy {chosen!r} (from {source}); known: {POLICIES}{hint}"
+            f"unknown pynq_cv policy {chosen!r} (from {source}); known: {', '.join(POLICIES)}"
+            f"{hint}"
         )
     return chosen
 

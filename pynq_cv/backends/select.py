@@ -94,7 +94,8 @@ def requested_backend(name: str | None = None) -> str:
         near = difflib.get_close_matches(chosen, sorted(known), n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise BackendUnavailable(
-            f"unknown pynq_cv backend {chosen!r} (from {source}); known: {sorted(known)}{hint}"
+            f"unknown pynq_cv backend {chosen!r} (from {source}); "
+            f"known: {', '.join(sorted(known))}{hint}"
         )
     return chosen
 
@@ -149,7 +150,7 @@ def _warn_pynq_missing(why: str) -> None:
     global _pynq_missing_warned
     if not _pynq_missing_warned:
         _pynq_missing_warned = True
-        log.warning("pynq_cv: %s", why)
+        log.warning("%s", why)
 
 
 def _notice_emulator(why: str) -> None:
@@ -162,7 +163,7 @@ def _notice_emulator(why: str) -> None:
     if not _emulator_noticed:
         _emulator_noticed = True
         log.info(
-            "pynq_cv: %s; eligible frames are computed by the board emulator (the IP's "
+            "%s; eligible frames are computed by the board emulator (the IP's "
             "fixed-point arithmetic, not cv2's bit for bit). %s=cpu or "
             "pynq_cv.use_backend('cpu') gives plain cv2.resize.", why, ENV_VAR,
         )
