@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .dispatch import Job, Resizer, _Ticket
 from .errors import PLFault
+from .frame import Job, Ticket
 from .pool import PoolClosed, PoolExhausted
 from .turn import SLACK
+
+if TYPE_CHECKING:
+    from .resizer import Resizer  # the engine calls us; we walk its frame steps (frame.py)
 
 COLLECT_BOUND = 0.05  # a place in the turn to copy a finished frame out: seconds
 
@@ -212,7 +215,7 @@ class PendingFrame:
     def result(self) -> Any:
         if not self._done:
             owner = self._owner
-            ticket = _Ticket(COLLECT_BOUND)
+            ticket = Ticket(COLLECT_BOUND)
             try:
                 try:
                     owner._turn.enter(ticket)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from . import cv2compat, telemetry
+from .cv2compat import CV2_RESIZE  # the original cv2.resize, never a patch
 from .errors import FallbackError
 from .log import logger
 from .reasons import POLICY_REASONS, explain
@@ -109,8 +110,6 @@ class Watch:
             observer(None, board_seconds, nbytes)
         compared = ""
         if self.compare:
-            from .dispatch import CV2_RESIZE  # the original cv2.resize (dispatch imports us)
-
             ref = CV2_RESIZE(src, dsize, None, fx, fy, interpolation)
             max_diff, differing, pixels = difference(result, ref)
             resizer.stats.count_compare(max_diff, differing, pixels)

@@ -25,6 +25,7 @@ from ..descriptors import OverlayDescriptor, descriptor_for, ip_dict_mismatches
 from ..driver import SharedIP
 from ..errors import BackendUnavailable
 from ..pl_lock import PLLock
+from .emulation import active_emulation
 
 BITSTREAM_ENV = "PYNQ_CV_BITSTREAM"
 BOARD_ENV = "PYNQ_CV_BOARD"
@@ -62,8 +63,6 @@ def board_name(explicit: str | None = None) -> str | None:
 
 def emulated_pl() -> bool:
     """Inside ``pynq_cv.emulate()``: the emulated board's PL is this machine's PL."""
-    from ..emulate import active_emulation
-
     return active_emulation() is not None
 
 

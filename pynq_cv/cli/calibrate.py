@@ -6,6 +6,7 @@ import argparse
 
 from pynq_cv import calibration
 from pynq_cv.cli.common import PROG, CliError, backend_options, checked_backend
+from pynq_cv.resizer import Resizer
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -13,7 +14,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     options = backend_options(args)
     rows, cols, repeat = (270, 480, 1) if args.quick else (1080, 1920, 5)
     try:
-        data = calibration.measure(backend, options.get("board"), rows, cols, repeat)
+        data = calibration.measure(
+            backend, options.get("board"), rows, cols, repeat, resizer=Resizer
+        )
         path = calibration.write(data, args.output)
     except OSError as exc:
         raise CliError(f"cannot write the calibration file: {exc}", 1) from None
