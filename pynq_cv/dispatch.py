@@ -20,6 +20,7 @@ from .cv2compat import CV2_RESIZE
 from .forklocks import module_lock
 from .frame import Job, Ticket
 from .resizer import FALLBACKS, Engine, Resizer, rewatch_all
+from .telemetry import FOLD_AT
 
 __all__ = [
     "CV2_RESIZE", "FALLBACKS", "Engine", "Job", "Resizer", "close_default", "default_resizer",
@@ -34,6 +35,8 @@ _KEYWORDS_AFTER = {
     n: frozenset(("dst", "fx", "fy", "interpolation")[n - 2:]) for n in range(2, 6)
 }
 _NO_KEYWORDS: frozenset[str] = frozenset()
+_NDARRAY = np.ndarray
+_INTER_LINEAR = cv2.INTER_LINEAR
 
 
 # -- the process-wide default engine (what pynq_cv.resize and the patched cv2.resize use) ----
@@ -79,10 +82,37 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
     arguments) goes to cv2 as it is, so the caller gets cv2's own error.
     """
     resizer = _default or default_resizer()
-    if not kwargs:
-        if 2 <= len(args) <= 6:
-            return resizer.resize(*args)  # its first lines send a frame the PL never takes
-    elif kwargs.keys() <= _KEYWORDS_AFTER.get(len(args), _NO_KEYWORDS):
+    n = len(args)
+    if not kwargs and 2 <= n <= 6:
+        if resizer.watching is not None:
+            return resizer.resize(*args)
+        # The hottest path there is (the patched cv2.resize): ``Resizer.resize``'s first
+        # checks, in its order, inlined -- a frame the PL never takes goes to cv2 from
+        # here, with the caller's own arguments (tests/test_plain_path.py: same reasons).
+        reason = resizer.off_reason
+        if reason is None:
+            src = args[0]
+            engine = resizer.engine
+            if engine is None or src.__class__ is not _NDARRAY or (n > 2 and args[2] is not None):
+                return resizer.resize(*args)
+            if src.ndim != 3:
+                reason = "channels"
+            else:
+                interpolation = args[5] if n == 6 else _INTER_LINEAR
+                if interpolation.__class__ is not int or interpolation not in engine.interpolations:
+                    reason = "interpolation"
+                elif src.shape[2] != engine.channels:
+                    reason = "channels"
+                elif src.dtype is not engine.dtype and src.dtype != engine.dtype:
+                    reason = "dtype"
+                else:
+                    return resizer.resize(*args)
+        events = resizer.cpu_events
+        events.append(reason)  # atomic; Stats folds these into its counters
+        if len(events) > FOLD_AT:
+            resizer.stats.fold()
+        return CV2_RESIZE(*args)
+    if kwargs and kwargs.keys() <= _KEYWORDS_AFTER.get(n, _NO_KEYWORDS):
         return resizer.resize(*args, **kwargs)
     try:
         params = _cv2_parameters(*args, **kwargs)

@@ -98,8 +98,8 @@ class FrameSteps:
     """One frame's walk, as methods of the engine (``resizer.Resizer``) that owns the state
     they use: its turn, its submitted frame, its plans, breaker, counters and fallback."""
 
-    _off: str | None
-    _engine: Engine | None
+    off_reason: str | None
+    engine: Engine | None
     _reasons: dict[tuple[int, int, int, int], str | None]
     _turn: Turn
     _pending: PendingFrame | None
@@ -130,8 +130,8 @@ class FrameSteps:
     ) -> Any:
         """A ``Job`` for the PL (nothing taken yet: buffers come with its turn), or a
         fallback reason (str)."""
-        if self._off is not None:
-            return self._off
+        if self.off_reason is not None:
+            return self.off_reason
         if type(src) is not np.ndarray:
             if not isinstance(src, np.ndarray):
                 return "not_ndarray"
@@ -141,9 +141,9 @@ class FrameSteps:
             return "channels"
         if dst is not None and type(dst) is not np.ndarray and cv2_reads_as_mat(dst):
             return "cv2_mat"
-        engine = self._engine or self._ensure_engine()
+        engine = self.engine or self._ensure_engine()
         if engine is None:
-            return self._off or "no_backend"
+            return self.off_reason or "no_backend"
         env = engine.envelope
         if type(interp) is not int or interp not in env.interpolations:
             return "interpolation"

@@ -160,7 +160,7 @@ class PendingFrame:
             if owner._pending is self:
                 owner._pending = None
             return
-        watch = owner._watch
+        watch = owner.watching
         try:
             if isinstance(job, Job):
                 value = owner._deliver(job)
@@ -199,7 +199,7 @@ class PendingFrame:
         while not self._done:
             if self._claim(tag) or time.perf_counter() > deadline:
                 try:
-                    watch = owner._watch
+                    watch = owner.watching
                     if watch is not None:  # strict mode raises here, from result()
                         watch.fallback(owner, args[0], args[1], args[3], args[4], reason)
                     self._value = owner._cpu_frame(reason, args)

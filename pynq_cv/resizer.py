@@ -81,6 +81,11 @@ class Resizer(FrameSteps):
     ``reprogram=True`` (or ``PYNQ_CV_REPROGRAM=1``) lets the resizer replace another design
     the PL holds; ``wait_for_pl`` seconds to wait for another process's hold on the PL
     (default: do not wait; frames run on the CPU with reason ``pl_in_use``).
+
+    Read by the plain path (``resize`` and ``dispatch.resize``), written only by the engine
+    itself: ``engine`` (the open ``Engine``, or None), ``off_reason`` (why the PL can never
+    be used, or None), ``watching`` (the ``Watch`` around each decision, None on the plain
+    path), ``cpu_events`` (CPU frames not yet folded into ``stats``).
     """
 
     def __init__(
@@ -153,12 +158,12 @@ class Resizer(FrameSteps):
         self.breaker = breaker or CircuitBreaker()
         self.stats = stats or Stats()
         self.fallback = fallback
-        self._cpu_events = self.stats.cpu_events
+        self.cpu_events = self.stats.cpu_events
         self.backend: str | None = None  # chosen at open
         self.why = "not opened yet"
-        self._engine: Engine | None = None
+        self.engine: Engine | None = None
         self._closed_pool: BufferPool | None = None  # where lent buffers go after close
-        self._off: str | None = None  # set when the PL can never be used: the reason
+        self.off_reason: str | None = None  # set when the PL can never be used: the reason
         self._off_details: dict[str, Any] = {}  # what info() adds about it (e.g. pl_holder)
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
@@ -175,7 +180,7 @@ class Resizer(FrameSteps):
         watched = (
             self.strict or self.compare or telemetry.frame_observer is not None or debug_on()
         )
-        self._watch: Watch | None = Watch(self.strict, self.compare) if watched else None
+        self.watching: Watch | None = Watch(self.strict, self.compare) if watched else None
 
     def _fresh_locks(self) -> None:
         self._open_lock = threading.Lock()
@@ -188,9 +193,9 @@ class Resizer(FrameSteps):
         self._fresh_locks()
         self.stats._lock = threading.Lock()
         self.breaker._lock = threading.Lock()
-        if self._engine is not None:
-            self._engine = None
-            self._off = None
+        if self.engine is not None:
+            self.engine = None
+            self.off_reason = None
         self._closed_pool = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -200,17 +205,17 @@ class Resizer(FrameSteps):
 
         Raises ``BackendUnavailable`` (with the reason) when no PL path can be opened."""
         self._ensure_engine()
-        if self._engine is None and self._off not in ("backend_cpu", "closed"):
-            raise BackendUnavailable(self.why, reason=self._off or "no_backend")
+        if self.engine is None and self.off_reason not in ("backend_cpu", "closed"):
+            raise BackendUnavailable(self.why, reason=self.off_reason or "no_backend")
         return self
 
     def _ensure_engine(self) -> Engine | None:
-        if self._engine is not None or self._off is not None:
-            return self._engine
+        if self.engine is not None or self.off_reason is not None:
+            return self.engine
         return under(self._open_lock, self._open_engine)
 
     def _open_engine(self) -> Engine | None:
-        if self._engine is None and self._off is None:
+        if self.engine is None and self.off_reason is None:
             try:
                 try:
                     board, self.backend, self.why = open_board(
@@ -224,9 +229,9 @@ class Resizer(FrameSteps):
                             self.requested, **self.backend_options
                         )
                 if board is None:
-                    self._off = "backend_cpu"
+                    self.off_reason = "backend_cpu"
                 else:
-                    self._engine = Engine(
+                    self.engine = Engine(
                         board, self.budget_bytes, self.deadlines, self.policy,
                         self.calibration, self.backend, self.planning, self.fps,
                     )
@@ -239,15 +244,16 @@ class Resizer(FrameSteps):
                                "backend %s: %s", self.backend, self.why)
             except (BackendUnavailable, RuntimeError, OSError, ValueError) as exc:
                 # a PL taken by another process or design is not a fault of ours
-                self._off = getattr(exc, "reason", "no_backend")
+                self.off_reason = getattr(exc, "reason", "no_backend")
                 self._off_details = dict(getattr(exc, "details", {}))
                 self.why = f"PL unavailable: {exc}"
-                logger.info("no PL (%s): %s; frames run cv2.resize", self._off, self.why)
-                if self._off == "no_backend":
+                logger.info("no PL (%s): %s; frames run cv2.resize", self.off_reason, self.why)
+                if self.off_reason == "no_backend":
                     self.stats.count_fault("overlay")
-                self._warn_once("overlay" if self._off == "no_backend" else self._off, self.why)
-            self.stats.backend = self.backend if self._engine is not None else "cpu"
-        return self._engine
+                off = self.off_reason
+                self._warn_once("overlay" if off == "no_backend" else off, self.why)
+            self.stats.backend = self.backend if self.engine is not None else "cpu"
+        return self.engine
 
     def close(self) -> None:
         """Free every pool buffer and let go of the board; later frames run on the CPU.
@@ -271,24 +277,20 @@ class Resizer(FrameSteps):
             if engine is not None:
                 engine.close()
                 self._closed_pool = engine.pool
-                self._engine = None
+                self.engine = None
         except BaseException:
             self._turn.leave(ticket)
             raise
 
     def _shut(self) -> Engine | None:
-        self._off = "closed"
-        return self._engine
+        self.off_reason = "closed"
+        return self.engine
 
     def __enter__(self) -> Resizer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def engine(self) -> Engine | None:
-        return self._engine
 
     # -- the call ----------------------------------------------------------------------------
 
@@ -304,11 +306,11 @@ class Resizer(FrameSteps):
         """``cv2.resize``, with eligible frames computed by the PL resizer."""
         # A frame the PL never takes leaves here, flat: the cheapest checks first, in the
         # order ``_plan`` gives their reasons, and nothing called before cv2 but cv2.
-        if self._watch is not None:
+        if self.watching is not None:
             return self._resize_watched(src, dsize, dst, fx, fy, interpolation)
-        reason = self._off
+        reason = self.off_reason
         if reason is None:
-            engine = self._engine
+            engine = self.engine
             if engine is None or src.__class__ is not _NDARRAY or dst is not None:
                 reason = self._plan(src, dsize, dst, fx, fy, interpolation)
             elif src.ndim != 3:
@@ -325,7 +327,7 @@ class Resizer(FrameSteps):
                 return self._on_pl(reason, (src, dsize, dst, fx, fy, interpolation))
             if reason in EXACT_REASONS:
                 return self._cpu_frame(reason, (src, dsize, dst, fx, fy, interpolation))
-        events = self._cpu_events
+        events = self.cpu_events
         events.append(reason)  # atomic; Stats folds these into its counters
         if len(events) > FOLD_AT:
             self.stats.fold()
@@ -350,7 +352,7 @@ class Resizer(FrameSteps):
 
     def _resize_watched(self, *args: Any) -> Any:
         """``resize`` with the watch told of each decision: logs, strict, compare, observer."""
-        watch = self._watch or LOG_ONLY  # (None if un-watched meanwhile by another thread)
+        watch = self.watching or LOG_ONLY  # (None if un-watched meanwhile by another thread)
         job = self._plan(*args)
         if job.__class__ is str:
             watch.fallback(self, args[0], args[1], args[3], args[4], job)  # strict: raises
@@ -412,7 +414,7 @@ class Resizer(FrameSteps):
         """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is
         freed instead. A second ``give_back`` or an array this engine did not lend raises
         ``ValueError``."""
-        pool = self._engine.pool if self._engine is not None else self._closed_pool
+        pool = self.engine.pool if self.engine is not None else self._closed_pool
         if pool is None:
             raise ValueError("give_back of a buffer this engine did not lend (nothing lent)")
         if pool.is_lent(buffer) and not pool.closed and hasattr(buffer, "flush"):
@@ -440,7 +442,7 @@ class Resizer(FrameSteps):
     def replan(self) -> None:
         """Forget the routing plans: each shape is planned again at its next frame (its path,
         and so its values, may change: the PL and cv2 differ by up to 1)."""
-        engine = self._engine
+        engine = self.engine
         if engine is not None:
             engine.planner.replan()
 
@@ -532,7 +534,7 @@ def _after_fork_in_child() -> None:
     any new process would: an emulated board of its own, or -- on a real board, whose PL
     lock the parent holds -- nothing (frames go to cv2 with ``pl_in_use``)."""
     for resizer in list(_resizers):
-        engine = resizer._engine
+        engine = resizer.engine
         if engine is not None:
             _inherited.append(engine)
         resizer._forget_after_fork()

@@ -1,7 +1,7 @@
 """Around each routing decision, when asked: DEBUG lines, strict mode, compare mode, observer.
 
 An engine with none of these on never enters this module: its whole cost is one check per
-call (``Resizer._watch is None`` and ``logger.isEnabledFor(DEBUG)``).
+call (``Resizer.watching is None`` and ``logger.isEnabledFor(DEBUG)``).
 
 - strict (``PYNQ_CV_STRICT=1`` or ``Resizer(strict=True)``): a uint8 H x W x 3 frame that
   would fall back raises ``FallbackError`` with the reason instead of running on the CPU
