@@ -34,7 +34,7 @@ def code_reasons() -> set[str]:
     reasons |= returned_strings(ROOT / "pynq_cv" / "envelope.py", "size_reason")
     reasons |= set(planner.REASONS.values())
     source = "\n".join(p.read_text() for p in (ROOT / "pynq_cv").rglob("*.py"))
-    reasons |= set(re.findall(r'_off = "([a-z_]+)"', source))
+    reasons |= set(re.findall(r'off_reason = "([a-z_]+)"', source))
     reasons |= set(re.findall(r'reason="([a-z_]+)"', source))
     return reasons
 
