@@ -35,6 +35,7 @@ _KEYWORDS_AFTER = {
     n: frozenset(("dst", "fx", "fy", "interpolation")[n - 2:]) for n in range(2, 6)
 }
 _NO_KEYWORDS: frozenset[str] = frozenset()
+_NO_KWARGS: dict[str, Any] = {}  # never written
 _NDARRAY = np.ndarray
 _INTER_LINEAR = cv2.INTER_LINEAR
 
@@ -83,12 +84,18 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
     """
     resizer = _default or default_resizer()
     n = len(args)
+    if kwargs:
+        if n == 2 and len(kwargs) == 1 and "interpolation" in kwargs:  # the common idiom
+            args, n, kwargs = (*args, None, 0, 0, kwargs["interpolation"]), 6, _NO_KWARGS
+        elif kwargs.keys() <= _KEYWORDS_AFTER.get(n, _NO_KEYWORDS):
+            return resizer.resize(*args, **kwargs)
     if not kwargs and 2 <= n <= 6:
         if resizer.watching is not None:
             return resizer.resize(*args)
         # The hottest path there is (the patched cv2.resize): ``Resizer.resize``'s first
         # checks, in its order, inlined -- a frame the PL never takes goes to cv2 from
-        # here, with the caller's own arguments (tests/test_plain_path.py: same reasons).
+        # here, with the caller's own arguments (the keyword idiom: positionally, with
+        # cv2's own defaults), counting the same reasons (tests/test_plain_path.py).
         reason = resizer.off_reason
         if reason is None:
             src = args[0]
@@ -112,8 +119,6 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
         if len(events) > FOLD_AT:
             resizer.stats.fold()
         return CV2_RESIZE(*args)
-    if kwargs and kwargs.keys() <= _KEYWORDS_AFTER.get(n, _NO_KEYWORDS):
-        return resizer.resize(*args, **kwargs)
     try:
         params = _cv2_parameters(*args, **kwargs)
     except TypeError:  # counted, then cv2 raises its own error for the caller

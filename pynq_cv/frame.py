@@ -152,6 +152,16 @@ class FrameSteps:
         dtype = src.dtype
         if dtype is not env.dtype and dtype != env.dtype:  # identity first: == is slow
             return "dtype"
+        return self._admit(engine, src, dsize, dst, fx, fy, pipelined)
+
+    def _admit(
+        self, engine: Engine, src: np.ndarray, dsize: Any, dst: Any, fx: Any, fy: Any,
+        pipelined: bool = False,
+    ) -> Any:
+        """``_plan`` past the checks of the frame's kind (an H x W x channels array of the
+        envelope's dtype, an interpolation it takes, ``engine`` open): the sizes, ``dst``,
+        the routing plan and the breaker. A ``Job``, or the fallback reason."""
+        env = engine.envelope
         out = cv2compat.output_size(src.shape, dsize, fx, fy)
         if out is None:
             return "arguments"

@@ -321,8 +321,8 @@ class Resizer(FrameSteps):
                 reason = "channels"
             elif src.dtype is not engine.dtype and src.dtype != engine.dtype:
                 reason = "dtype"
-            else:
-                reason = self._plan(src, dsize, dst, fx, fy, interpolation)
+            else:  # the kind of frame the PL takes: its sizes, its plan
+                reason = self._admit(engine, src, dsize, None, fx, fy)
             if reason.__class__ is not str:
                 return self._on_pl(reason, (src, dsize, dst, fx, fy, interpolation))
             if reason in EXACT_REASONS:

@@ -31,6 +31,7 @@ def returned_strings(path: Path, function: str) -> set[str]:
 
 def code_reasons() -> set[str]:
     reasons = returned_strings(ROOT / "pynq_cv" / "frame.py", "_plan")
+    reasons |= returned_strings(ROOT / "pynq_cv" / "frame.py", "_admit")
     reasons |= returned_strings(ROOT / "pynq_cv" / "envelope.py", "size_reason")
     reasons |= set(planner.REASONS.values())
     source = "\n".join(p.read_text() for p in (ROOT / "pynq_cv").rglob("*.py"))
