@@ -219,8 +219,13 @@ class FrameSteps:
         src, target, sizes = job.src, job.target, job.sizes
         pool = job.engine.pool
         job.started = time.perf_counter()
-        # zero copy only for the pool's own buffer objects (pynq's DMA needs flush/address)
-        addr = pool.address_of(src) if hasattr(src, "physical_address") else None
+        # zero copy for the pool's own buffers (pynq's DMA needs flush/address), and for any
+        # buffer the board says its DMA reaches (``PynqBoard.reaches``: pynq.allocate'd)
+        addr = None
+        if hasattr(src, "physical_address"):
+            addr = pool.address_of(src)
+            if addr is None and _reaches(job.engine.board, src):
+                addr = int(src.physical_address)
         zero_in = addr is not None and addr % 4 == 0 and src.flags.c_contiguous
         job.in_buf = src if zero_in else pool.acquire(src.shape, _U8, job.in_cacheable, job)
         # zero copy out only into a whole lent allocation: pynq 3.1+ invalidates the whole
@@ -306,6 +311,12 @@ class FrameSteps:
             if out is not None:
                 return out
         return CV2_RESIZE(*args)
+
+
+def _reaches(board: Any, array: Any) -> bool:
+    """The board's DMA can read ``array`` where it lies (an optional board method)."""
+    reaches = getattr(board, "reaches", None)
+    return reaches is not None and bool(reaches(array))
 
 
 def exact_frame(

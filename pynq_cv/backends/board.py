@@ -319,6 +319,19 @@ class PynqBoard:
         picks the kind per role (``costs.roles``)."""
         return self._pynq.allocate(shape, dtype=dtype, cacheable=cacheable)
 
+    def reaches(self, array: Any) -> bool:
+        """``array`` is pynq's own buffer (``pynq.allocate``'d, or a view of one) on the
+        device this overlay's DMA reads: a frame the pool did not make (the user's, a
+        decoder's, another overlay's) goes to the PL without a copy. pynq's DMA flushes
+        it before sending. Anything else (no device known, another device): copied."""
+        buffer_class = getattr(getattr(self._pynq, "buffer", None), "PynqBuffer", None)
+        device = getattr(self.overlay, "device", None)
+        return (
+            buffer_class is not None and isinstance(array, buffer_class)
+            and device is not None and getattr(array, "device", None) is device
+            and getattr(array, "device_address", None) is not None
+        )
+
     def reset_pl(self) -> bool:
         """Reload the bitstream (resets the IP, the width converters and the DMA) -- only
         one this process downloaded: someone else's design is never reprogrammed."""
