@@ -294,6 +294,12 @@ def pipelined_period(pl: PathCost) -> float:
     return max(ip, pl.latency - ip)
 
 
+# Lent buffers (``Resizer.lend``) by role, on every board: a lent input is filled once by
+# the CPU (a decoder writes each byte once: the write-combined case) and read by the DMA
+# with no flush; a lent output is read by the CPU, for which uncached reads crawl.
+LENT_CACHEABLE = {"input": False, "output": True}
+
+
 def roles(costs: BoardCosts) -> tuple[bool, bool]:
     """(input cacheable?, output cacheable?) for pool buffers, cheapest per byte.
 

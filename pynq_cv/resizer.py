@@ -49,6 +49,7 @@ from . import calibration as calibration_mod
 from . import pipeline, telemetry
 from .backends.select import check_options, open_board, requested_backend
 from .breaker import CircuitBreaker
+from .costs import LENT_CACHEABLE
 from .cv2compat import CV2_RESIZE
 from .driver import Deadlines
 from .engine import Engine
@@ -393,22 +394,26 @@ class Resizer(FrameSteps):
     # -- zero copy ---------------------------------------------------------------------------
 
     def lend(
-        self, shape: tuple[int, ...], dtype: Any = np.uint8, role: str = "input"
+        self, shape: tuple[int, ...], dtype: Any = np.uint8, role: str = "input",
+        cacheable: bool | None = None,
     ) -> np.ndarray:
         """A pool buffer to fill in place (e.g. ``cap.read(image=buf)``): no copy into the PL.
 
         Give it back with ``give_back`` when done. Passing it as ``dst`` skips the copy out
-        (lend it with ``role="output"``: the buffer kind is chosen for its role, see
-        ``costs.roles``). Raises ``BackendUnavailable`` when there is no PL path.
+        (lend it with ``role="output"``). The buffer kind follows the role unless
+        ``cacheable`` says: an input is write-combined (a decoder writes each byte once, and
+        the DMA needs no flush), an output cacheable (the CPU reads it, after one
+        invalidate); the plan models the kind of the buffer a frame actually comes in.
+        Raises ``BackendUnavailable`` when there is no PL path.
         """
         engine = self._ensure_engine()
         if engine is None:
             raise BackendUnavailable(f"no PL buffers to lend: {self.why}")
         if role not in ("input", "output"):
             raise ValueError(f"role must be 'input' or 'output', got {role!r}")
-        planner = engine.planner
-        cacheable = planner.in_cacheable if role == "input" else planner.out_cacheable
-        return engine.pool.lend(tuple(shape), np.dtype(dtype), cacheable)
+        if cacheable is None:
+            cacheable = LENT_CACHEABLE[role]
+        return engine.pool.lend(tuple(shape), np.dtype(dtype), bool(cacheable))
 
     def give_back(self, buffer: np.ndarray) -> None:
         """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is
