@@ -4,28 +4,12 @@ copied through the pool -- over bench_policy's whole sweep on every shipped boar
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
+from test_policies import BENCH, BOARDS  # bench_policy's sweep, every shipped board
 
 import pynq_cv
-from pynq_cv import descriptors
-from pynq_cv.cli import benchmarks_dir
 from pynq_cv.costs import LENT_CACHEABLE
-
-
-def _bench_policy():
-    spec = importlib.util.spec_from_file_location(
-        "bench_policy_zero_copy", benchmarks_dir() / "bench_policy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = _bench_policy()
-BOARDS = sorted(b for b, d in descriptors.available_descriptors().items()
-                if d.source.startswith("pynq_cv.overlays/"))
 
 
 def test_lent_buffers_are_of_their_roles_kind_unless_asked():
