@@ -23,6 +23,7 @@ from typing import Any
 
 import pynq_cv
 from pynq_cv import planner as planner_mod
+from pynq_cv.costs import LENT_CACHEABLE
 
 BOARDS = ("Pynq-Z2", "KV260")
 INPUTS = [(480, 640), (720, 1280), (1080, 1920), (2160, 3840)]
@@ -49,7 +50,7 @@ def plans(
             if engine.envelope.size_reason(*sizes) is not None:
                 continue
             for copies in (True, False):
-                src_cacheable = True if copies else planner.in_cacheable
+                src_cacheable = True if copies else LENT_CACHEABLE["input"]
                 for pipelined in (False, True):
                     yield planner.plan((sizes, copies, copies, pipelined, src_cacheable))
 

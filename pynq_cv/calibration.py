@@ -229,13 +229,15 @@ def register_seconds(ip: Any, repeat: int, offset: int = IP_SRC_ROWS) -> dict[st
 
 def measure(
     backend: str | None = None, board: str | None = None, rows: int = 1080, cols: int = 1920,
-    repeat: int = 5,
+    repeat: int = 5, *, resizer: Callable[..., Any],
 ) -> dict[str, Any]:
     """Measure this machine's constants (through ``backend``'s buffers) as a calibration dict.
 
+    ``resizer``: the engine class (``pynq_cv.Resizer``), given by the caller: engines are
+    built above this module (they load calibrations), this module only measures through one.
     On the emulator the numbers are the host's (its buffers are host memory and its flush is
     a copy): the file says so, and only emulator engines load it by default."""
-    from .dispatch import Resizer  # dispatch builds engines; this module only measures
+    Resizer = resizer  # noqa: N806 -- the class, as the caller knows it
 
     options = {"board": board} if board else {}
     # calibration={}: measuring needs no earlier calibration (nor a readable one)

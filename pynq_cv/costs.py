@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import timing
-from .descriptors import _shipped_dir
+from .descriptors import FAMILY_ALIASES, shipped_dir
 
 # name -> (unit, what it is); the profiles must give every one of them
 CONSTANTS: dict[str, tuple[str, str]] = {
@@ -140,7 +140,7 @@ def _profiles() -> dict[str, BoardCosts]:
     """Every shipped profile, keyed by the boards it covers (lower case)."""
     if not _PROFILES:
         # the installed package data, or the tree's overlays/ when run from a source tree
-        for entry in _shipped_dir().joinpath("costs").iterdir():
+        for entry in shipped_dir().joinpath("costs").iterdir():
             if not entry.name.endswith(".json"):
                 continue
             data = json.loads(entry.read_text(encoding="utf-8"))
@@ -167,11 +167,7 @@ def _published(file: str, name: str, c: dict[str, Any]) -> Constant:
 
 
 FAMILIES = ("zynq7000", "zynqmp")
-_FAMILY_ALIASES = {
-    "zynq7000": "zynq7000", "zynq-7000": "zynq7000", "zynq": "zynq7000", "cortex-a9": "zynq7000",
-    "zynqmp": "zynqmp", "zynq-ultrascale+": "zynqmp", "zynqus+": "zynqmp", "mpsoc": "zynqmp",
-    "cortex-a53": "zynqmp",
-}
+_FAMILY_ALIASES = FAMILY_ALIASES  # descriptors.py names the CPU families (its field)
 # board names whose CPU family shows in the name (Xilinx and third-party boards)
 _ZYNQMP_NAMES = re.compile(r"zcu1\d\d|zu\d|pynq-zu|kv2\d0|kr2\d0|k26|ultra96|rfsoc|ultrazed|"
                            r"genesys-zu|mpsoc")
@@ -296,6 +292,12 @@ def pipelined_period(pl: PathCost) -> float:
     N+1 in and N-1 out, so the slower of the two sets the rate (``bench_pipeline``)."""
     ip = pl.parts.get("ip", 0.0)
     return max(ip, pl.latency - ip)
+
+
+# Lent buffers (``Resizer.lend``) by role, on every board: a lent input is filled once by
+# the CPU (a decoder writes each byte once: the write-combined case) and read by the DMA
+# with no flush; a lent output is read by the CPU, for which uncached reads crawl.
+LENT_CACHEABLE = {"input": False, "output": True}
 
 
 def roles(costs: BoardCosts) -> tuple[bool, bool]:

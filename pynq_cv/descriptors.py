@@ -178,15 +178,22 @@ def _parse(data: Any, source: str) -> OverlayDescriptor:
     return desc
 
 
+# the CPU families a descriptor may name (``cpu_family``), and what each name means; the
+# cost profiles (costs.py, ``overlays/costs/*.json``) are per family
+FAMILY_ALIASES = {
+    "zynq7000": "zynq7000", "zynq-7000": "zynq7000", "zynq": "zynq7000", "cortex-a9": "zynq7000",
+    "zynqmp": "zynqmp", "zynq-ultrascale+": "zynqmp", "zynqus+": "zynqmp", "mpsoc": "zynqmp",
+    "cortex-a53": "zynqmp",
+}
+
+
 def _cpu_family(value: Any, source: str) -> str:
     """The optional ``cpu_family`` (which cost profile an unshipped board takes)."""
     if value in ("", None):
         return ""
-    from .costs import _FAMILY_ALIASES  # costs reads descriptors' package data
-
-    if not isinstance(value, str) or value.strip().lower() not in _FAMILY_ALIASES:
+    if not isinstance(value, str) or value.strip().lower() not in FAMILY_ALIASES:
         raise _field(source, "cpu_family", f"must be 'zynq7000' or 'zynqmp', got {value!r}")
-    return _FAMILY_ALIASES[value.strip().lower()]
+    return FAMILY_ALIASES[value.strip().lower()]
 
 
 def load_descriptor(path: str | Path) -> OverlayDescriptor:
@@ -208,18 +215,22 @@ def load_descriptor(path: str | Path) -> OverlayDescriptor:
     return _parse(data, str(path))
 
 
-def _shipped_dir() -> Any:
-    """The installed package data; in a bare source checkout, the repo's ``overlays/``."""
+def shipped_dir() -> Any:
+    """The installed package data (descriptors, and ``costs/`` for costs.py); in a bare
+    source checkout, the repo's ``overlays/``."""
     try:
         return resources.files("pynq_cv.overlays")
     except ModuleNotFoundError:
         return Path(__file__).resolve().parent.parent / "overlays"
 
 
+_shipped_dir = shipped_dir  # its old name
+
+
 def available_descriptors() -> dict[str, OverlayDescriptor]:
     """Every known descriptor, by board name: shipped ones, then entry-point ones."""
     found: dict[str, OverlayDescriptor] = {}
-    for item in sorted(_shipped_dir().iterdir(), key=lambda p: p.name):
+    for item in sorted(shipped_dir().iterdir(), key=lambda p: p.name):
         if item.name.endswith(".json"):
             desc = _parse(json.loads(item.read_text()), f"pynq_cv.overlays/{item.name}")
             found[desc.board] = desc

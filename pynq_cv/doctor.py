@@ -33,8 +33,8 @@ import pynq_cv
 
 from . import calibration
 from . import costs as cost_model
+from .arith import resize_exact
 from .backends.board import PL_LOCK_KEY, machine_has_pl
-from .backends.emulator.arith import resize_exact
 from .costs import BoardCosts
 from .cv2compat import CV2_RESIZE
 from .descriptors import descriptor_for

@@ -32,37 +32,14 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .backends.emulation import Emulation, active_emulation, entered
 from .backends.emulator.watchdog import EmulatedHang
 
 __all__ = ["EmulatedHang", "Emulation", "PynqMissing", "active_emulation", "emulate",
            "run_emulated", "run_script_emulated"]
-
-# the emulations entered in this process, innermost last (see ``active_emulation``)
-_active: list[Emulation] = []
-
-
-@dataclass
-class Emulation:
-    """What ``emulate()`` gives the ``with`` block."""
-
-    bitstream: str  # the .bit to hand pynq.Overlay (a .hwh sits beside it)
-    board: Any  # the EmulatedBoard (memory, faults, frames, modelled time)
-    device: Any  # the pynq.Device pynq now uses by default
-
-    @property
-    def hwh(self) -> str:
-        return str(Path(self.bitstream).with_suffix(".hwh"))
-
-
-def active_emulation() -> Emulation | None:
-    """The innermost ``emulate()`` block this process is in (None outside): its PL is
-    "the machine's PL" for the board backend, as ``/sys/class/fpga_manager`` is on a board."""
-    return _active[-1] if _active else None
-
 
 @contextlib.contextmanager
 def _board_identity(board: str, bitstream: str) -> Iterator[None]:
@@ -106,7 +83,7 @@ def emulate(
     """
     from .backends.emulator import EmulatedBoard
     from .backends.emulator.hwh import check_hwh, write_overlay
-    from .backends.emulator.pynq_device import emulated_pynq_device
+    from .backends.emulator.pynq_device import emulated_pynq_device, parse_hwh
     from .backends.emulator.watchdog import Watchdog
     from .descriptors import descriptor_for
 
@@ -126,7 +103,7 @@ def emulate(
         directory = scratch
     try:
         if hwh is not None:
-            descriptor = check_hwh(hwh, descriptor)  # at the addresses it gives
+            descriptor = check_hwh(hwh, descriptor, parse_hwh)  # at the addresses it gives
             Path(directory).mkdir(parents=True, exist_ok=True)
             target = Path(directory) / f"{Path(descriptor.bitstream).stem}.hwh"
             if target.exists() and not target.samefile(hwh):
@@ -147,11 +124,8 @@ def emulate(
                     )
                 emulation = Emulation(str(bit), emulated, device)
                 with _board_identity(descriptor.board, str(bit)):
-                    _active.append(emulation)
-                    try:
+                    with entered(emulation):
                         yield emulation
-                    finally:
-                        _active.remove(emulation)
         finally:
             emulated.close()
     finally:

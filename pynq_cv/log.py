@@ -5,7 +5,7 @@ reason) and INFO lines for the backend chosen, faults and recoveries. ``PYNQ_CV_
 or ``=info`` attaches a stderr handler at that level (for a script you do not edit).
 
 Per-frame lines must cost nothing while DEBUG is off, so the engines do not ask logging on
-every frame: they cache the answer (``Resizer._watch``) and are told when it may change.
+every frame: they cache the answer (``Resizer.watching``) and are told when it may change.
 logging clears each logger's level cache whenever any level changes (``setLevel``,
 ``logging.disable``, ``dictConfig``); our logger's cache is a dict that reports its clearing.
 """

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 
 from .dispatch import default_resizer
-from .dispatch import resize as _dispatching_resize
+from .dispatch import resize as _dispatching_resize  # patching builds on dispatch, one way
 from .forklocks import module_lock
 
 _lock = module_lock(__name__, "_lock")

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .dispatch import Job, Resizer, _Ticket
 from .errors import PLFault
+from .frame import Job, Ticket
 from .pool import PoolClosed, PoolExhausted
 from .turn import SLACK
+
+if TYPE_CHECKING:
+    from .resizer import Resizer  # the engine calls us; we walk its frame steps (frame.py)
 
 COLLECT_BOUND = 0.05  # a place in the turn to copy a finished frame out: seconds
 
@@ -157,7 +160,7 @@ class PendingFrame:
             if owner._pending is self:
                 owner._pending = None
             return
-        watch = owner._watch
+        watch = owner.watching
         try:
             if isinstance(job, Job):
                 value = owner._deliver(job)
@@ -186,7 +189,7 @@ class PendingFrame:
         if isinstance(job, Job) and self._error is None and watch is not None:
             # after the frame is settled: an interrupt here cannot undo a delivered PL frame
             nbytes = job.in_buf.nbytes + job.out_buf.nbytes
-            watch.on_pl(owner, args, self._value, job.board_seconds, nbytes)
+            watch.on_pl(owner, args, self._value, job.board_seconds + job.ps_seconds, nbytes)
 
     def _cpu_unless_done(self, reason: str) -> None:
         """Without the turn: a CPU frame for the caller, unless another thread holding the
@@ -196,7 +199,7 @@ class PendingFrame:
         while not self._done:
             if self._claim(tag) or time.perf_counter() > deadline:
                 try:
-                    watch = owner._watch
+                    watch = owner.watching
                     if watch is not None:  # strict mode raises here, from result()
                         watch.fallback(owner, args[0], args[1], args[3], args[4], reason)
                     self._value = owner._cpu_frame(reason, args)
@@ -212,7 +215,7 @@ class PendingFrame:
     def result(self) -> Any:
         if not self._done:
             owner = self._owner
-            ticket = _Ticket(COLLECT_BOUND)
+            ticket = Ticket(COLLECT_BOUND)
             try:
                 try:
                     owner._turn.enter(ticket)

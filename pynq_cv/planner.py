@@ -201,6 +201,9 @@ class Planner:
                 "(policy 'pl' semantics)", costs.machine or "this board")
         self.in_cacheable, self.out_cacheable = cost_model.roles(costs)
         self._plans: dict[PlanKey, Plan] = {}
+        # the hot path's lookup: the kept plan for a key, or None (the dict's own ``get``,
+        # bound once: no call layer of ours; the dict is cleared, never replaced)
+        self.kept: Callable[[PlanKey], Plan | None] = self._plans.get
         self._detailed: deque[PlanKey] = deque()  # keys whose plans keep their cost parts
         self._lock = threading.Lock()  # one decision per key, even when threads race to it
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import calibration
-from .costs import BoardCosts, PathCost
+from .costs import LENT_CACHEABLE, BoardCosts, PathCost
 from .descriptors import descriptor_for
 from .envelope import Envelope
 from .planner import Planner, effective_policy, period
@@ -83,7 +83,7 @@ def routes(
                        basis="envelope", machine=costs.machine, ranges=None)
             rows.append(row)
             continue
-        src_cacheable = planner.in_cacheable if zero_copy else True  # a lent input's kind
+        src_cacheable = LENT_CACHEABLE["input"] if zero_copy else True  # a lent input's kind
         plan = planner.plan((sizes, not zero_copy, not zero_copy, pipelined, src_cacheable))
         row.update(
             path=plan.path, reason=plan.reason,

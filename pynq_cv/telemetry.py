@@ -40,7 +40,7 @@ def _notice_emulated() -> None:
 
 def observe(observer: FrameObserver | None) -> None:
     """Report every frame to ``observer`` (None: stop), from engines made from now on and
-    from those told by ``dispatch.rewatch_all()`` (engines watch only while asked)."""
+    from those told by ``resizer.rewatch_all()`` (engines watch only while asked)."""
     global frame_observer
     frame_observer = observer
 

@@ -1,7 +1,7 @@
 """Around each routing decision, when asked: DEBUG lines, strict mode, compare mode, observer.
 
 An engine with none of these on never enters this module: its whole cost is one check per
-call (``Resizer._watch is None`` and ``logger.isEnabledFor(DEBUG)``).
+call (``Resizer.watching is None`` and ``logger.isEnabledFor(DEBUG)``).
 
 - strict (``PYNQ_CV_STRICT=1`` or ``Resizer(strict=True)``): a uint8 H x W x 3 frame that
   would fall back raises ``FallbackError`` with the reason instead of running on the CPU
@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from . import cv2compat, telemetry
+from .cv2compat import CV2_RESIZE  # the original cv2.resize, never a patch
 from .errors import FallbackError
 from .log import logger
 from .reasons import POLICY_REASONS, explain
@@ -105,8 +106,6 @@ class Watch:
         compared = ""
         figures = None
         if self.compare:
-            from .dispatch import CV2_RESIZE  # the original cv2.resize (dispatch imports us)
-
             ref = CV2_RESIZE(src, dsize, None, fx, fy, interpolation)
             figures = difference(result, ref)
             max_diff, differing, pixels = figures

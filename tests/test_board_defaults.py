@@ -184,7 +184,7 @@ def test_board_default_calibration_kind_a_hosts_file_never_stands_in_for_the_boa
     place: the board backend on the emulated board keeps the board's published costs."""
     from pynq_cv import calibration
 
-    data = calibration.measure("emulator", rows=120, cols=160, repeat=1)
+    data = calibration.measure("emulator", rows=120, cols=160, repeat=1, resizer=pynq_cv.Resizer)
     written = calibration.write(data, calibration.default_path())
     assert written.is_file()
     with pynq_cv.emulate(board="Pynq-Z2"), pynq_cv.Resizer(policy="pl") as rz:

@@ -189,7 +189,7 @@ def test_non_cacheable_buffers_are_the_devices_bytes():
 
 def test_the_pl_path_is_exact_on_cached_and_coherent_buffers(monkeypatch):
     import pynq_cv
-    from pynq_cv import dispatch
+    from pynq_cv import resizer as engine_module
 
     for cacheable in (False, True):
         board = EmulatedBoard(cma_bytes=32 * MiB)
@@ -199,7 +199,9 @@ def test_the_pl_path_is_exact_on_cached_and_coherent_buffers(monkeypatch):
             return _plain(shape, dtype, cacheable=_c)
 
         board.allocate = allocate
-        monkeypatch.setattr(dispatch, "open_board", lambda *a, _b=board, **k: (_b, "emulator", ""))
+        monkeypatch.setattr(
+            engine_module, "open_board", lambda *a, _b=board, **k: (_b, "emulator", "")
+        )
         with pynq_cv.Resizer() as rz:
             for seed in range(3):
                 image = frame(120, 160, seed=seed)

@@ -75,13 +75,13 @@ def resolve(where: str) -> object:
 
 
 def test_the_module_locks_are_made_by_the_registry():
-    assert ("pynq_cv.dispatch", "_resizers_lock") in forklocks.registered()
+    assert ("pynq_cv.resizer", "_resizers_lock") in forklocks.registered()
     assert ("pynq_cv.dispatch", "_default_lock") in forklocks.registered()
 
 
 def test_every_module_lock_is_free_in_a_forked_child_even_if_held_at_fork(tmp_path):
     locks = module_locks()
-    assert "pynq_cv.dispatch._resizers_lock" in locks and len(locks) >= 5, sorted(locks)
+    assert "pynq_cv.resizer._resizers_lock" in locks and len(locks) >= 5, sorted(locks)
     held, release, ready = [], threading.Event(), threading.Event()
 
     def hold() -> None:  # a parent thread holds every lock while the main thread forks

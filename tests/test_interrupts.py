@@ -21,10 +21,11 @@ import pytest
 from conftest import frame
 
 import pynq_cv
-from pynq_cv import dispatch, driver, pipeline, pool, turn
+from pynq_cv import dispatch, driver, pipeline, pool, resizer, turn
+from pynq_cv import frame as frame_steps
 from pynq_cv.backends.emulator.arith import resize_exact
 
-TRACED = {m.__file__ for m in (dispatch, pipeline, turn, driver, pool)}
+TRACED = {m.__file__ for m in (dispatch, resizer, frame_steps, pipeline, turn, driver, pool)}
 STDLIB = {m.__file__ for m in (threading, concurrent.futures._base,
                                concurrent.futures.thread, queue)}
 

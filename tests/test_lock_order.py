@@ -1,4 +1,4 @@
-"""One lock order (dispatch.py's docstring): close() and the first submit() of an engine not
+"""One lock order (resizer.py's docstring): close() and the first submit() of an engine not
 yet opened never wait for each other in a cycle, whatever the interleaving."""
 
 from __future__ import annotations

@@ -122,17 +122,17 @@ def test_an_engine_notices_debug_switched_on_and_off_after_it_was_made(caplog, m
     frame = np.zeros((48, 64), np.uint8)
     try:
         with Resizer("emulator") as rz:
-            assert rz._watch is None  # the plain path: no logging call per frame
+            assert rz.watching is None  # the plain path: no logging call per frame
             rz.resize(frame, (32, 24))
             root.setLevel(logging.DEBUG)
             logging.getLogger(LOGGER).setLevel(logging.NOTSET)  # ours follows the root's
-            assert rz._watch is not None
+            assert rz.watching is not None
             rz.resize(frame, (32, 24))
             logging.disable(logging.DEBUG)
-            assert rz._watch is None
+            assert rz.watching is None
             rz.resize(frame, (32, 24))
             logging.disable(logging.NOTSET)
-            assert rz._watch is not None
+            assert rz.watching is not None
     finally:
         logging.disable(logging.NOTSET)
         root.setLevel(root_level)

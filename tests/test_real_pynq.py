@@ -34,7 +34,7 @@ from pynq.buffer import PynqBuffer  # noqa: E402
 from pynq.lib.dma import DMA  # noqa: E402
 
 import pynq_cv  # noqa: E402
-from pynq_cv import dispatch  # noqa: E402
+from pynq_cv import resizer as engine_module  # noqa: E402
 from pynq_cv.backends import board as board_backend  # noqa: E402
 from pynq_cv.backends.emulator import EmulatedBoard  # noqa: E402
 from pynq_cv.backends.emulator.arith import resize_exact  # noqa: E402
@@ -502,7 +502,8 @@ def test_resizer_end_to_end_on_pynqs_stack(monkeypatch):
     """The whole PL path -- pool of PynqBuffers, driver on pynq's DMA -- as on a board."""
     stack = PynqStackBoard()
     monkeypatch.setattr(
-        dispatch, "open_board", lambda *a, **k: (stack, stack.name, "pynq's stack on the emulator")
+        engine_module, "open_board",
+        lambda *a, **k: (stack, stack.name, "pynq's stack on the emulator"),
     )
     with pynq_cv.Resizer() as rz:
         frames = [frame(120, 160, seed=s) for s in range(3)]
@@ -524,7 +525,7 @@ def test_writing_a_lent_buffer_while_a_frame_with_its_dst_there_is_in_flight(mon
     would come out of the PL wrong, silently; pynq_cv therefore only receives zero-copy into
     a whole lent allocation (pynq 2.7/3.0 invalidate only the view)."""
     stack = PynqStackBoard()
-    monkeypatch.setattr(dispatch, "open_board", lambda *a, **k: (stack, stack.name, "test"))
+    monkeypatch.setattr(engine_module, "open_board", lambda *a, **k: (stack, stack.name, "test"))
     a, b = frame(120, 160, seed=1), frame(120, 160, seed=2)
     with pynq_cv.Resizer() as rz:
         ring = rz.lend((3, 120, 160, 3))

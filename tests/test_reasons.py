@@ -30,11 +30,12 @@ def returned_strings(path: Path, function: str) -> set[str]:
 
 
 def code_reasons() -> set[str]:
-    reasons = returned_strings(ROOT / "pynq_cv" / "dispatch.py", "_plan")
+    reasons = returned_strings(ROOT / "pynq_cv" / "frame.py", "_plan")
+    reasons |= returned_strings(ROOT / "pynq_cv" / "frame.py", "_admit")
     reasons |= returned_strings(ROOT / "pynq_cv" / "envelope.py", "size_reason")
     reasons |= set(planner.REASONS.values())
     source = "\n".join(p.read_text() for p in (ROOT / "pynq_cv").rglob("*.py"))
-    reasons |= set(re.findall(r'_off = "([a-z_]+)"', source))
+    reasons |= set(re.findall(r'off_reason = "([a-z_]+)"', source))
     reasons |= set(re.findall(r'reason="([a-z_]+)"', source))
     return reasons
 

@@ -267,7 +267,7 @@ def test_modelled_board_time_counts_copies_and_cache_maintenance():
 def test_a_hosts_calibration_never_replaces_a_boards_model_unless_asked(tmp_path, monkeypatch):
     """A host is not a board: after `calibrate` through the emulator, engines keep the
     board's model (and its routing) until the file is asked for by path or env."""
-    data = calibration.measure("emulator", rows=120, cols=160, repeat=1)
+    data = calibration.measure("emulator", rows=120, cols=160, repeat=1, resizer=pynq_cv.Resizer)
     assert data["backend"] == "emulator" and "host" in data["note"]
     assert set(data["constants"]) <= set(costs.CONSTANTS)
     monkeypatch.delenv("PYNQ_CV_CALIBRATION", raising=False)

@@ -289,4 +289,4 @@ def test_without_a_profile_nothing_is_wrapped_or_watched(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     pynq_cv.patch()
     assert cv2.resize is dispatch.resize  # the plain patch: no wrapper, no frame lookups
-    assert pynq_cv.Resizer("emulator")._watch is None
+    assert pynq_cv.Resizer("emulator").watching is None

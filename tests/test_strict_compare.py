@@ -144,6 +144,6 @@ def test_compare_from_the_environment_logs_each_frame(monkeypatch, caplog):
 def test_stats_report_compare_zeros_when_off():
     with Resizer("emulator") as rz:
         rz.resize(frame(48, 64), (32, 24))
-        assert rz._watch is None
+        assert rz.watching is None
         assert rz.stats.snapshot()["compare"] == {"frames": 0, "max_diff": 0,
                                                   "differing_share": 0.0}

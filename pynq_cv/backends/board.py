@@ -25,6 +25,7 @@ from ..descriptors import OverlayDescriptor, descriptor_for, ip_dict_mismatches
 from ..driver import SharedIP
 from ..errors import BackendUnavailable
 from ..pl_lock import PLLock
+from .emulation import active_emulation
 
 BITSTREAM_ENV = "PYNQ_CV_BITSTREAM"
 BOARD_ENV = "PYNQ_CV_BOARD"
@@ -62,8 +63,6 @@ def board_name(explicit: str | None = None) -> str | None:
 
 def emulated_pl() -> bool:
     """Inside ``pynq_cv.emulate()``: the emulated board's PL is this machine's PL."""
-    from ..emulate import active_emulation
-
     return active_emulation() is not None
 
 
@@ -319,6 +318,19 @@ class PynqBoard:
         write-combined on a board, where CPU reads crawl (~64 MB/s on Zynq-7000); the planner
         picks the kind per role (``costs.roles``)."""
         return self._pynq.allocate(shape, dtype=dtype, cacheable=cacheable)
+
+    def reaches(self, array: Any) -> bool:
+        """``array`` is pynq's own buffer (``pynq.allocate``'d, or a view of one) on the
+        device this overlay's DMA reads: a frame the pool did not make (the user's, a
+        decoder's, another overlay's) goes to the PL without a copy. pynq's DMA flushes
+        it before sending. Anything else (no device known, another device): copied."""
+        buffer_class = getattr(getattr(self._pynq, "buffer", None), "PynqBuffer", None)
+        device = getattr(self.overlay, "device", None)
+        return (
+            buffer_class is not None and isinstance(array, buffer_class)
+            and device is not None and getattr(array, "device", None) is device
+            and getattr(array, "device_address", None) is not None
+        )
 
     def reset_pl(self) -> bool:
         """Reload the bitstream (resets the IP, the width converters and the DMA) -- only

@@ -15,6 +15,7 @@ at all (every frame goes to ``cv2.resize``). Backends are entry points in the
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import os
 import warnings
@@ -166,4 +167,31 @@ def _notice_emulator(why: str) -> None:
             "%s; eligible frames are computed by the board emulator (the IP's "
             "fixed-point arithmetic, not cv2's bit for bit). %s=cpu or "
             "pynq_cv.use_backend('cpu') gives plain cv2.resize.", why, ENV_VAR,
+        )
+
+
+def check_options(backend: str | None, options: dict[str, Any]) -> None:
+    """Options the chosen built-in backend does not take fail at construction (of a
+    ``Resizer``), naming them; a third-party backend's factory judges its own."""
+    if not options:
+        return
+    name = (backend or os.environ.get("PYNQ_CV_BACKEND", "")).strip().lower() or "auto"
+    from .board import PynqBoard
+    from .emulator import EmulatedBoard
+
+    takes = {
+        "emulator": set(inspect.signature(EmulatedBoard).parameters),
+        "board": set(inspect.signature(PynqBoard).parameters),
+        "cpu": set(),
+    }
+    takes["emulator"] |= set(BOARD_ONLY)  # accepted, and ignored, by the emulator
+    takes["auto"] = takes["emulator"] | takes["board"]
+    known = takes.get(name)
+    if known is None:
+        return  # a third-party backend: its factory judges its options
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for the {name!r} backend; "
+            f"it takes {sorted(known) or 'none'}"
         )

@@ -9,6 +9,7 @@ from pynq_cv import calibration
 from pynq_cv.backends.select import requested_backend
 from pynq_cv.cli.common import PROG, CliError, backend_options, checked_backend
 from pynq_cv.errors import BackendUnavailable
+from pynq_cv.resizer import Resizer
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -21,7 +22,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a PL that will not open: the error says it once
-            data = calibration.measure(backend, options.get("board"), rows, cols, repeat)
+            data = calibration.measure(
+                backend, options.get("board"), rows, cols, repeat, resizer=Resizer
+            )
         path = calibration.write(data, args.output)
     except BackendUnavailable as exc:  # e.g. --backend board off a board
         raise CliError(f"cannot calibrate: {exc}", 1) from None

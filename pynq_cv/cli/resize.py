@@ -194,7 +194,7 @@ def _pl_frame(img: np.ndarray, args: argparse.Namespace, interp: int) -> np.ndar
 def _write_comparison(path: Path, img: np.ndarray, out: np.ndarray, args: argparse.Namespace,
                       interp: int, declined: str | None) -> None:
     """``--compare``: this result next to cv2's for the same arguments, and the difference."""
-    from pynq_cv.dispatch import CV2_RESIZE  # the original, even while cv2.resize is patched
+    from pynq_cv.cv2compat import CV2_RESIZE  # the original, even while cv2.resize is patched
 
     if args.size is not None:
         ref = CV2_RESIZE(img, args.size, interpolation=interp)

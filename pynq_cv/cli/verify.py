@@ -53,7 +53,7 @@ def _difference(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
 
 def exact_model() -> Any:
     """The IP's exact arithmetic: ``f(src, rows, cols) -> frame`` (pure numpy + cv2)."""
-    from pynq_cv.backends.emulator.arith import resize_exact
+    from pynq_cv.arith import resize_exact
 
     return resize_exact
 

@@ -16,6 +16,7 @@ generated ``resizer.hwh`` side by side, where ``pynq.Overlay`` looks for them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -283,14 +284,18 @@ def write_overlay(
     return bit
 
 
-def check_hwh(path: str | os.PathLike[str], descriptor: OverlayDescriptor) -> OverlayDescriptor:
+def check_hwh(
+    path: str | os.PathLike[str], descriptor: OverlayDescriptor,
+    parse_hwh: Callable[[str | os.PathLike[str]], Any],
+) -> OverlayDescriptor:
     """``descriptor`` where the ``.hwh`` at ``path`` puts its IPs (a user's own build may
     place the DMA and the resizer elsewhere); ``ValueError``, one line naming the file and
     the first mismatch, when it is not the board's resizer overlay (another processing
-    system, a missing or different IP) or cannot be read (pynq's own parser runs on it)."""
+    system, a missing or different IP) or cannot be read (pynq's own parser runs on it:
+    ``parse_hwh``, i.e. ``pynq_device.parse_hwh``, given by the caller -- the emulated
+    device builds on this module, not the other way round)."""
     from ...descriptors import ip_dict_mismatches
     from ..board import located
-    from .pynq_device import parse_hwh
 
     try:
         info = ET.parse(os.fspath(path)).getroot().find("SYSTEMINFO")

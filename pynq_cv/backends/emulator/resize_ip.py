@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from ... import arith
 from ...timing import DEFAULT_CLOCK_HZ, frame_seconds
-from . import arith
 
 # Registers
 CTRL = 0x00

@@ -1,0 +1,47 @@
+"""Zero copy is the cheap path: lent buffers by role (an input write-combined, an output
+cacheable), and in the model a frame in lent buffers never costs more than the same frame
+copied through the pool -- over bench_policy's whole sweep on every shipped board."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_policies import BENCH, BOARDS  # bench_policy's sweep, every shipped board
+
+import pynq_cv
+from pynq_cv.costs import LENT_CACHEABLE
+
+
+def test_lent_buffers_are_of_their_roles_kind_unless_asked():
+    with pynq_cv.Resizer("emulator") as rz:
+        src, dst = rz.lend((60, 80, 3)), rz.lend((30, 40, 3), role="output")
+        other = rz.lend((60, 80, 3), cacheable=True)
+        try:
+            assert src.cacheable is LENT_CACHEABLE["input"] is False
+            assert dst.cacheable is LENT_CACHEABLE["output"] is True
+            assert other.cacheable is True
+            src[:] = np.arange(src.size, dtype=np.uint8).reshape(src.shape)
+            rz.resize(src, (40, 30), dst)
+            snap = rz.stats.snapshot()
+            assert snap["copies_in"] == 0 and snap["copies_out"] == 0, snap
+        finally:
+            for buf in (src, dst, other):
+                rz.give_back(buf)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_zero_copy_is_never_modelled_slower_than_copying(board):
+    with pynq_cv.Resizer("emulator", board=board, policy="pl") as rz:
+        engine = rz.open().engine
+        planner = engine.planner
+        checked = 0
+        for sizes in BENCH.pairs():
+            if engine.envelope.size_reason(*sizes) is not None:
+                continue
+            for pipelined in (False, True):
+                copied = planner.plan((sizes, True, True, pipelined, True))
+                lent = planner.plan((sizes, False, False, pipelined, LENT_CACHEABLE["input"]))
+                assert lent.pl.latency <= copied.pl.latency, (board, sizes, lent.describe())
+                assert lent.pl.cpu <= copied.pl.cpu, (board, sizes, lent.describe())
+                checked += 1
+        assert checked >= 20
