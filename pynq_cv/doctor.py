@@ -34,7 +34,7 @@ import pynq_cv
 from . import calibration
 from . import costs as cost_model
 from .arith import resize_exact
-from .backends.board import PL_LOCK_KEY, machine_has_pl
+from .backends.board import PL_LOCK_KEY, emulated_pl, machine_has_pl
 from .costs import BoardCosts
 from .cv2compat import CV2_RESIZE
 from .descriptors import descriptor_for
@@ -218,7 +218,8 @@ class Doctor:
         self.policy = resolve_policy(policy)  # the routing map's (the user's engines')
         self.settings = Settings.make(quick)
         self.progress = progress or (lambda line: None)
-        self.report = Report(emulated=not machine_has_pl())
+        # board default: commands (inside emulate() the board is the emulated one)
+        self.report = Report(emulated=emulated_pl() or not machine_has_pl())
         self.resizer: pynq_cv.Resizer | None = None
         self.found: dict[str, float] = {}  # measured cost constants, by the model's names
         self.published: BoardCosts | None = None
@@ -283,6 +284,7 @@ class Doctor:
     @property
     def on_board(self) -> bool:
         """Whether the numbers are a real board's (its PL opened through real pynq)."""
+        # not a default: names whose numbers these are
         return self.report.environment.get("backend") == "board" and not self.report.emulated
 
     @property
@@ -321,7 +323,7 @@ class Doctor:
             cv2_threads=cv2.getNumThreads(), cv2_cpu=cv2_baseline(),
             cma=cma_from_meminfo(),
         )
-        if machine_has_pl():
+        if machine_has_pl():  # board default: pl_lock
             env["pl_lock"] = {"file": str(lock_path(PL_LOCK_KEY)),
                               "holder_before": holder_of(lock_path(PL_LOCK_KEY))}
             env["pl_loaded_before"] = _loaded_bitstream()

@@ -201,7 +201,7 @@ def test_board_default_backend_notice_says_which_backend_runs(caplog):
     assert any(line.startswith("backend board") for line in lines), lines
 
 
-def test_board_default_commands_demo_verify_calibrate_on_the_emulated_board(tmp_path, capsys):
+def test_board_default_commands_demo_verify_calibrate_doctor_on_the_emulated_board(tmp_path, capsys):
     from pynq_cv.cli import main
 
     with pynq_cv.emulate(board="Pynq-Z2"):
@@ -213,6 +213,11 @@ def test_board_default_commands_demo_verify_calibrate_on_the_emulated_board(tmp_
         out = tmp_path / "cal.json"
         assert bounded(main, ["calibrate", "--quick", "--output", str(out)]) == 0
         capsys.readouterr()
+        assert bounded(main, ["doctor", "--quick", "--report", str(tmp_path / "doc")]) == 0
+        capsys.readouterr()
+    doctor = json.loads((tmp_path / "doc" / "report.json").read_text())
+    assert doctor["emulated"] is True, "the emulated board is never reported as a real one"
+    assert doctor["environment"]["backend"] == "board"
     text = demo.out + demo.err
     assert "board" in text, text
     assert "mismatch" not in (verify.out + verify.err).lower() or \
