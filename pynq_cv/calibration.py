@@ -37,6 +37,7 @@ from . import costs as cost_model
 from .costs import BoardCosts, PathCost
 from .cv2compat import CV2_RESIZE
 from .driver import IP_SRC_ROWS
+from .errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from .planner import Measure
@@ -243,7 +244,8 @@ def measure(
     # calibration={}: measuring needs no earlier calibration (nor a readable one)
     with Resizer(backend, policy="pl", calibration={}, **options) as resizer:
         engine = resizer.open().engine
-        assert engine is not None
+        if engine is None:  # the cpu backend: no PL path to measure
+            raise BackendUnavailable(f"nothing to calibrate: {resizer.why}")
         hw = engine.board
         nbytes = rows * cols * 3
         src = np.random.default_rng(1).integers(0, 256, nbytes, dtype=np.uint8)

@@ -63,6 +63,8 @@ from .telemetry import FOLD_AT, Stats
 from .turn import Turn
 from .watch import COMPARE_ENV, LOG_ONLY, STRICT_ENV, Watch, env_flag
 
+REPROGRAM_ENV = "PYNQ_CV_REPROGRAM"  # read by backends/board.py at open
+
 _NDARRAY = np.ndarray
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _log = logging.getLogger("pynq_cv")
@@ -171,6 +173,8 @@ class Resizer(FrameSteps):
         self._fresh_locks()
         self.strict = env_flag(STRICT_ENV) if strict is None else bool(strict)
         self.compare = env_flag(COMPARE_ENV) if compare is None else bool(compare)
+        if reprogram is None:
+            env_flag(REPROGRAM_ENV)  # read at open; a bad value fails here, not as "no PL"
         self.rewatch()
         with _resizers_lock:  # complete before rewatch_all() can see it
             _resizers.add(self)

@@ -201,7 +201,9 @@ def test_board_default_backend_notice_says_which_backend_runs(caplog):
     assert any(line.startswith("backend board") for line in lines), lines
 
 
-def test_board_default_commands_demo_verify_calibrate_doctor_on_the_emulated_board(tmp_path, capsys):
+def test_board_default_commands_demo_verify_calibrate_doctor_on_the_emulated_board(
+    tmp_path, capsys
+):
     from pynq_cv.cli import main
 
     with pynq_cv.emulate(board="Pynq-Z2"):

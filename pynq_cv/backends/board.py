@@ -25,6 +25,7 @@ from ..descriptors import OverlayDescriptor, descriptor_for, ip_dict_mismatches
 from ..driver import SharedIP
 from ..errors import BackendUnavailable
 from ..pl_lock import PLLock
+from ..settings import env_flag
 from .emulation import active_emulation
 
 BITSTREAM_ENV = "PYNQ_CV_BITSTREAM"
@@ -121,7 +122,7 @@ def same_bitstream(loaded: str, path: Path) -> bool:
 def _wants_reprogram(reprogram: bool | None) -> bool:
     if reprogram is not None:
         return bool(reprogram)
-    return os.environ.get(REPROGRAM_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return env_flag(REPROGRAM_ENV)  # validated at Resizer(): a typo never turns the PL off
 
 
 def _import_pynq() -> Any:
