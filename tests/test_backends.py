@@ -88,12 +88,14 @@ def test_a_package_adds_an_overlay_descriptor_through_an_entry_point(monkeypatch
 
 
 def test_board_images_do_not_pull_opencv_from_the_registry():
-    """32-bit ARM PYNQ images ship cv2; pip must not try to build opencv-python there."""
+    """PYNQ images (armv7l and aarch64) ship cv2; pip must not pull opencv-python there (a
+    build on armv7l, a wheel on aarch64 that shadows the image's cv2 and brings numpy 2)."""
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     line = next(x for x in text.splitlines() if x.strip().startswith('"opencv-python'))
     assert "platform_machine != 'armv7l'" in line
+    assert "platform_machine != 'aarch64'" in line
 
 
 def test_a_second_bitstream_is_refused_rather_than_reprogramming_the_pl(monkeypatch, tmp_path):
