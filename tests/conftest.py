@@ -63,3 +63,28 @@ class StepClock:
     def __call__(self) -> float:
         self.t += self.step
         return self.t
+
+
+def host_deadlines(in_hw: tuple[int, int], out_hw: tuple[int, int],
+                   clock_hz: int = 100_000_000) -> tuple[pynq_cv.Deadlines, float]:
+    """Deadlines for the emulator on this host, and the host's seconds per frame.
+
+    The emulator computes each frame on the host; a slow host (the armv7l and aarch64 CI
+    environments run under qemu, 3-6x slower than the board's IP) can take longer than the
+    board it models, and a deadline that fits the board then cuts frames short there. The
+    factor never goes below the default, so on a fast host this is ``Deadlines()``."""
+    import time
+
+    from pynq_cv.arith import resize_exact
+    from pynq_cv.timing import frame_seconds
+
+    src = frame(*in_hw)
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        resize_exact(src, *out_hw)
+        np.copyto(np.empty_like(src), src)  # the copy in, as a frame makes it
+        best = min(best, time.perf_counter() - t0)
+    modelled = frame_seconds(*in_hw, *out_hw, clock_hz)
+    default = pynq_cv.Deadlines()
+    return pynq_cv.Deadlines(factor=max(default.factor, 3 * best / modelled)), best

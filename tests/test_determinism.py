@@ -9,7 +9,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from conftest import frame
+from conftest import frame, host_deadlines
 
 import pynq_cv
 from pynq_cv.backends.emulator.arith import resize_exact
@@ -53,7 +53,8 @@ def test_every_concurrent_frame_runs_on_the_pl_under_the_default_budget(
 ):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fallback would warn
-        with pynq_cv.Resizer("emulator", board=board, pace=pace) as rz:
+        deadlines, _ = host_deadlines(in_hw, out_hw)  # a slow host (qemu): longer bounds
+        with pynq_cv.Resizer("emulator", board=board, pace=pace, deadlines=deadlines) as rz:
             wrong = run_threads(rz, threads, per_thread, in_hw, out_hw)
             s = rz.stats.snapshot()
             pool = rz.engine.pool.stats()
