@@ -259,3 +259,44 @@ def test_board_default_run_of_an_unmodified_script_on_the_emulated_board(tmp_pat
     rows = json.loads(report.read_text())
     rows = rows.get("sites", rows) if isinstance(rows, dict) else rows
     assert sum(r.get("pl", 0) for r in rows) == 3, rows
+
+
+PATCHED_SCRIPT = """\
+import sys, cv2, numpy as np, pynq_cv
+pynq_cv.patch()
+f = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), np.uint8)
+for dsize in ((1280, 720), (960, 540)):
+    out = cv2.resize(f, dsize)
+    plan = [p for p in pynq_cv.info()["plans"] if p["shape"].endswith(f"{dsize[0]}x{dsize[1]}")]
+    print("PLAN", dsize[0], plan[-1]["path"], plan[-1]["basis"], out.shape, flush=True)
+    np.save(f"out{dsize[0]}.npy", out)
+info = pynq_cv.info()
+print("BOARD", info["backend"], info["board"], info["overlay"])
+"""
+
+
+@pytest.mark.parametrize(("board", "on_pl"), [("Pynq-Z2", {1280}), ("KV260", set())])
+def test_board_default_backend_choice_under_the_emulate_command(tmp_path, board, on_pl):
+    """The issue's done-when: a script that only patches and calls cv2.resize, run with
+    ``pynq-cv emulate --board B``, finishes in seconds on the board backend with the
+    board model's decisions, every frame as promised."""
+    (tmp_path / "script.py").write_text(PATCHED_SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYNQ_CV_BACKEND", "PYNQ_CV_POLICY", "PYNQ_CV_LOG")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pynq_cv", "emulate", "--board", board, "script.py"],
+        capture_output=True, text=True, timeout=BOUND, env=env, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    plans = {int(line.split()[1]): line.split()[2:4]
+             for line in done.stdout.splitlines() if line.startswith("PLAN")}
+    assert {w for w, (path, _) in plans.items() if path == "pl"} == on_pl, done.stdout
+    assert all("measured (emulated)" in line
+               for line in done.stdout.splitlines() if line.startswith("PLAN")), done.stdout
+    assert f"BOARD board {board}" in done.stdout, done.stdout
+    src = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), np.uint8)
+    for width, height in ((1280, 720), (960, 540)):
+        out = np.load(tmp_path / f"out{width}.npy")
+        want = resize_exact(src, height, width) if width in on_pl else \
+            CV2_RESIZE(src, (width, height))
+        np.testing.assert_array_equal(out, want)
