@@ -8,6 +8,7 @@ loaded overlay is checked against, and completed from, its ``ip_dict``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+
+from .errors import SettingError
 
 ENTRY_POINT_GROUP = "pynq_cv.overlays"
 DEFAULT_BOARD = "Pynq-Z2"
@@ -266,7 +269,26 @@ def descriptor_for(board: str | None = None) -> OverlayDescriptor:
     for name, desc in known.items():
         if name.lower() == board.lower() or desc.name.lower() == board.lower():
             return desc
-    raise DescriptorError(f"no overlay descriptor for board {board!r}; known: {sorted(known)}")
+    near = difflib.get_close_matches(board.lower(), [n.lower() for n in known], n=1)
+    hint = next((f"; did you mean {n!r}?" for n in known if near and n.lower() == near[0]), "")
+    raise DescriptorError(
+        f"no overlay descriptor for board {board!r}; known: {', '.join(sorted(known))}{hint}"
+    )
+
+
+def check_board_name(board: str | None = None) -> None:
+    """A board named in the call or ``PYNQ_CV_BOARD`` must have a descriptor: a typo raises
+    ``SettingError`` at construction (one line, "did you mean"), not "no PL" at the first
+    frame. ``BOARD`` (a PYNQ image's own) is not checked: an image of a board pynq_cv does
+    not describe runs cv2, as on any machine without the resizer."""
+    name = board or os.environ.get("PYNQ_CV_BOARD", "").strip()
+    if not name:
+        return
+    try:
+        descriptor_for(name)
+    except DescriptorError as exc:
+        source = "board=" if board else "PYNQ_CV_BOARD"
+        raise SettingError(f"{exc} (from {source})") from None
 
 
 def ip_dict_mismatches(desc: OverlayDescriptor, ip_dict: dict[str, Any]) -> list[str]:

@@ -51,6 +51,7 @@ from .backends.select import check_options, open_board, requested_backend
 from .breaker import CircuitBreaker
 from .costs import LENT_CACHEABLE
 from .cv2compat import CV2_RESIZE
+from .descriptors import check_board_name
 from .driver import Deadlines
 from .engine import Engine
 from .errors import BackendUnavailable, PLFault, SettingError
@@ -148,6 +149,7 @@ class Resizer(FrameSteps):
                 backend_options[key] = value
         self.policy = resolve_policy(policy)  # a bad name fails here, not inside a frame
         self.fps = resolve_fps(fps)  # the source's frame rate (planner.py), or None
+        check_board_name(backend_options.get("board"))  # a typo fails here, not as "no PL"
         if planning not in (None, "estimate", "measure"):
             raise SettingError(f"planning must be 'estimate' or 'measure', got {planning!r}")
         if isinstance(calibration, (str, os.PathLike)):

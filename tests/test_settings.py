@@ -4,6 +4,7 @@ inside a frame."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -104,3 +105,34 @@ def test_a_descriptor_whose_dma_and_resizer_names_collide_is_refused_at_load():
     with pytest.raises(descriptors.DescriptorError, match="ips.resizer.name"):
         descriptors._parse(bad, "test.json")
     assert descriptors._parse(data, "test.json").resizer.name != data["ips"]["dma"]["name"]
+
+
+def test_a_board_name_typo_fails_at_construction_with_did_you_mean(monkeypatch):
+    monkeypatch.setenv("PYNQ_CV_BOARD", "kv26")
+    with pytest.raises(pynq_cv.SettingError, match=r"'kv26'.*did you mean 'KV260'.*PYNQ_CV_BOARD"):
+        pynq_cv.Resizer("emulator")
+    monkeypatch.delenv("PYNQ_CV_BOARD")
+    with pytest.raises(pynq_cv.SettingError, match="from board="):
+        pynq_cv.Resizer("emulator", board="Pynq-Z3")
+
+
+def test_a_missing_calibration_file_is_said_once_and_never_an_error_under_w_error(tmp_path):
+    """PYNQ_CV_CALIBRATION set outside the program: a bad file keeps the published costs
+    and says so through the pynq_cv logger, not a warning -W error would raise."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, pynq_cv\n"
+        "f = np.zeros((64, 64, 3), np.uint8)\n"
+        "print(pynq_cv.resize(f, (32, 32)).shape)\n"
+    )
+    env = dict(os.environ, PYNQ_CV_CALIBRATION=str(tmp_path / "missing.json"),
+               PYNQ_CV_BACKEND="emulator", PYNQ_CV_POLICY="pl")
+    env.pop("PYNQ_CV_LOG", None)
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "(32, 32, 3)" in done.stdout
+    said = [line for line in done.stderr.splitlines() if "PYNQ_CV_CALIBRATION" in line]
+    assert len(said) == 1 and "missing.json" in said[0], done.stderr

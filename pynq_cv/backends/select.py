@@ -138,7 +138,8 @@ def open_board(name: str | None = None, **options: Any) -> tuple[Any | None, str
                    "never used on a board)")
             _warn_pynq_missing(why)
             return None, CPU, why
-        why = f"no board ({exc}); using the emulator"
+        why = (f"no board ({exc}); using the emulator" if exc.on_board else
+               f"no board (this machine has no PL; on a board: {exc}); using the emulator")
         if exc.on_board:  # a bitstream was configured but would not load: say so
             warnings.warn(f"pynq_cv: {why}", RuntimeWarning, stacklevel=3)
     _notice_emulator(why)
