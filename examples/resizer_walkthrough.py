@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     # (the default policy would send a frame to cv2 when the board's cost model says so)
     try:
         resizer = pynq_cv.Resizer(args.backend, policy="pl", **options)  # a typo raises here
-    except pynq_cv.BackendUnavailable as exc:
+    except (pynq_cv.BackendUnavailable, pynq_cv.SettingError) as exc:
         return fail(str(exc), 2)
     try:
         with warnings.catch_warnings():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 import cv2
@@ -12,6 +13,12 @@ from hypothesis import settings
 
 import pynq_cv
 from pynq_cv import dispatch
+
+# A suite started in the background (``cmd &`` in a non-interactive shell, nohup) inherits
+# SIGINT ignored, and so would every Python it starts: Ctrl-C tests would then time out.
+# A Python-level handler is reset to the default at exec, so children get Python's own.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("PYNQ_CV_BACKEND", "emulator")
 # Every eligible frame to the PL unless a test asks for a routing policy: the suite checks
