@@ -31,7 +31,7 @@ import numpy as np
 
 import pynq_cv
 
-from . import calibration
+from . import calibration, routes
 from . import costs as cost_model
 from .arith import resize_exact
 from .backends.board import PL_LOCK_KEY, emulated_pl, machine_has_pl
@@ -167,26 +167,21 @@ def route_rows(
     envelope: Any = None,
 ) -> list[dict[str, Any]]:
     """The routing map: one row per shape and mode (a copied frame in and out) as the
-    planner decides it with ``costs``, with both paths' frame rates. A shape the overlay
-    does not take is a cv2 row with the envelope's reason. (``pynq-cv plan``'s rows can
-    replace this function.)"""
+    planner decides it with ``costs`` -- ``routes.rows_for``'s rows (``pynq-cv plan``'s),
+    per input size, in the order of ``shapes``. A shape the overlay does not take is a cv2
+    row with the envelope's reason, still with the model's numbers (for the picture)."""
     planner = Planner(costs, clock_hz, policy)
-    rows = []
-    for sizes in shapes:
+    shapes, modes = [tuple(s) for s in shapes], list(modes)
+    by_input: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for in_rows, in_cols, out_rows, out_cols in shapes:
+        by_input.setdefault((in_rows, in_cols), []).append((out_cols, out_rows))
+    found: dict[tuple[Any, str], dict[str, Any]] = {}
+    for size, outputs in by_input.items():
         for mode in modes:
-            pipelined = mode == "stream"
-            plan = planner.plan((tuple(sizes), True, True, pipelined, True))
-            row = plan.describe()
-            ip = plan.pl.parts.get("ip", 0.0)
-            pl_period = max(ip, plan.pl.cpu) if pipelined else plan.pl.latency
-            row.update(mode=mode, pl_fps=round(1 / pl_period, 2),
-                       cv2_fps=round(1 / plan.cv2.latency, 2), ip_ms=round(ip * 1e3, 3),
-                       pl_period_ms=round(pl_period * 1e3, 3))
-            why = envelope.size_reason(*sizes) if envelope is not None else None
-            if why is not None:
-                row.update(path="cpu", reason=why)
-            rows.append(row)
-    return rows
+            rows = routes.rows_for(planner, envelope, size, outputs, mode, model_rejected=True)
+            for (out_cols, out_rows), row in zip(outputs, rows, strict=True):
+                found[(*size, out_rows, out_cols), mode] = row
+    return [found[sizes, mode] for sizes in shapes for mode in modes]
 
 
 def route_shapes() -> list[tuple[int, int, int, int]]:

@@ -19,7 +19,11 @@ on faults, or cv2 does (``fallback="cv2"``).
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from .turn import Turn
 
 _U8 = np.dtype(np.uint8)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_log = logging.getLogger("pynq_cv")
 EXACT_REASONS = ("breaker_open",)  # besides every "fault_*": frames the PL would have taken
 _CV2_MAT: Any = getattr(cv2, "Mat", None)  # an ndarray subclass cv2 reads its own way
 
@@ -101,6 +107,7 @@ class FrameSteps:
     off_reason: str | None
     engine: Engine | None
     _reasons: dict[tuple[int, int, int, int], str | None]
+    _warned: set[str]
     _turn: Turn
     _pending: PendingFrame | None
     breaker: CircuitBreaker
@@ -116,7 +123,7 @@ class FrameSteps:
         self._turn.enter(job)
         pending = self._pending
         if pending is not None:
-            pending._settle()  # a submitted frame still in the IP goes first (kept for its owner)
+            pending.settle_in_turn()  # a submitted frame in the IP goes first (kept for its owner)
         self._prepare(job)
         self._post(job)
         self._finish(job)
@@ -208,7 +215,7 @@ class FrameSteps:
                 return engine.planner.plan(key)
             pending = self._pending
             if pending is not None:
-                pending._settle()
+                pending.settle_in_turn()
             return engine.planner.plan(key)
         finally:
             self._turn.leave(ticket)
@@ -311,6 +318,97 @@ class FrameSteps:
             if out is not None:
                 return out
         return CV2_RESIZE(*args)
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        """Warn once per kind, pointing at the caller's line; a warnings filter that turns
+        it into an error cannot lose a frame (it is logged instead)."""
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        text = f"pynq_cv: {kind}: {message}"
+        try:
+            warnings.warn(text, RuntimeWarning, stacklevel=_caller_stacklevel())
+        except Warning:  # -W error: the frame is already computed; keep the news in the log
+            _log.warning(text)
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside pynq_cv."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+# -- the steps ``pipeline`` walks a submitted frame by -------------------------------------
+# A submitted frame takes the same steps as any other; ``pipeline`` reaches them only
+# through these functions, so no other module touches an engine's private state. Each goes
+# through the engine's own method (so a test may replace a step on one instance), and each
+# is called by the holder of the engine's turn, except ``plan_submitted``, ``turn_of``,
+# ``count_fault``, ``cpu_frame`` and ``warn_once``, which need no turn.
+
+
+def plan_submitted(rz: FrameSteps, args: tuple[Any, ...]) -> Any:
+    """``_plan`` for a pipelined frame with cv2's ``args``: a ``Job`` or the reason."""
+    return rz._plan(*args, pipelined=True)
+
+
+def turn_of(rz: FrameSteps) -> Turn:
+    """The engine's FIFO turn at the IP (read anew each time: a test may replace it)."""
+    return rz._turn
+
+
+def pending_of(rz: FrameSteps) -> PendingFrame | None:
+    """The submitted frame whose PL part is not yet collected (at most one)."""
+    return rz._pending
+
+
+def hold_pending(rz: FrameSteps, handle: PendingFrame | None) -> None:
+    """Make ``handle`` the engine's submitted frame (in the turn)."""
+    rz._pending = handle
+
+
+def drop_pending(rz: FrameSteps, handle: PendingFrame) -> None:
+    """The engine no longer has ``handle`` as its submitted frame (in the turn)."""
+    if rz._pending is handle:
+        rz._pending = None
+
+
+def start(rz: FrameSteps, job: Job) -> None:
+    """Buffers for ``job`` and its start on the PL: ``_prepare`` then ``_post``."""
+    rz._prepare(job)
+    rz._post(job)
+
+
+def finish(rz: FrameSteps, job: Job) -> None:
+    """Wait for ``job``'s PL part (``_finish``)."""
+    rz._finish(job)
+
+
+def deliver(rz: FrameSteps, job: Job) -> np.ndarray:
+    """Copy ``job``'s output out and give its buffers back (``_deliver``)."""
+    return rz._deliver(job)
+
+
+def release(rz: FrameSteps, job: Job) -> None:
+    """Give back the IP and buffers ``job`` holds, not its turn (``_release``; idempotent)."""
+    rz._release(job)
+
+
+def count_fault(rz: FrameSteps, fault: Exception) -> tuple[str, tuple[str, str]]:
+    """Count ``fault`` (``_fault``): the fallback reason and the warning to give later."""
+    return rz._fault(fault)
+
+
+def cpu_frame(rz: FrameSteps, reason: str, args: tuple[Any, ...]) -> Any:
+    """A frame the PL did not compute, counted under ``reason`` (``_cpu_frame``)."""
+    return rz._cpu_frame(reason, args)
+
+
+def warn_once(rz: FrameSteps, kind: str, message: str) -> None:
+    """Give a fault's warning, once per kind (``_warn_once``)."""
+    rz._warn_once(kind, message)
 
 
 def _reaches(board: Any, array: Any) -> bool:

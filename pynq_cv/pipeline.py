@@ -5,8 +5,10 @@ most one frame is in the PL and one being prepared, so pool use stays at two fra
 buffers. A ``dst`` given to ``submit`` is written when its frame runs: do not hand the same
 ``dst`` to the next frame before collecting this one.
 
-Everything here runs in the engine's turn (``Resizer._turn``), so a submitted frame's
-buffers are taken in turn like any other frame's. An interrupt (Ctrl-C) in ``submit`` gives
+Everything here runs in the engine's turn, so a submitted frame's buffers are taken in
+turn like any other frame's. A submitted frame walks the same steps as any other, through
+``frame``'s small interface for this module (``frame.start``, ``frame.finish``, ...): no
+private state of the engine is touched here. An interrupt (Ctrl-C) in ``submit`` gives
 back what the new frame took; an interrupt while some call waits for a submitted frame
 turns that frame into a CPU frame for its owner -- never an error in someone else's frame.
 """
@@ -17,6 +19,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import frame as steps
 from .errors import PLFault
 from .frame import Job, Ticket
 from .pool import PoolClosed, PoolExhausted
@@ -34,7 +37,7 @@ def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
     here, once, on every path; a fault (``busy`` included) makes it a CPU frame."""
     handle = PendingFrame(resizer, args, None)
     try:
-        handle.job = resizer._plan(*args, pipelined=True)
+        handle.job = steps.plan_submitted(resizer, args)
     except Exception as exc:  # noqa: BLE001 -- surfaces from .result(), like cv2 would
         handle.job = exc
     job = handle.job
@@ -43,13 +46,12 @@ def submit(resizer: Resizer, args: tuple[Any, ...]) -> PendingFrame:
         try:
             handle._enter_and_start()
         except BaseException:
-            resizer._release(job)
-            if resizer._pending is handle:
-                resizer._pending = None
-            resizer._turn.leave(handle)
+            steps.release(resizer, job)
+            steps.drop_pending(resizer, handle)
+            steps.turn_of(resizer).leave(handle)
             raise
     if not isinstance(handle.job, Job):  # a CPU frame: computed now, from the pixels the
-        handle._settle()  # caller has now (a stream may refill the same buffer next)
+        handle.settle_in_turn()  # caller has now (a stream may refill the same buffer next)
     return handle
 
 
@@ -76,7 +78,7 @@ class PendingFrame:
 
     Two things happen to it, each once: its value is made (``_done``: the PL output, or a
     CPU frame) and its PL part is collected (``_collected``: buffers and IP given back).
-    Usually ``_settle`` does both in the turn; a ``result()`` that cannot get the turn
+    Usually ``settle_in_turn`` does both in the turn; a ``result()`` that cannot get the turn
     (``busy``) makes a CPU frame at once and leaves the PL part to the next turn holder.
     Whoever makes the value first claims it (``_claims``), so a frame is counted once."""
 
@@ -95,17 +97,17 @@ class PendingFrame:
     def _enter_and_start(self) -> None:
         """In submit: take the turn, start the frame, collect the one before; leave."""
         owner = self._owner
-        turn = owner._turn
+        turn = steps.turn_of(owner)
         try:
             turn.enter(self)
         except PLFault as fault:  # a frame ahead never let go: this one runs on the CPU
-            self.job, self._warning = owner._fault(fault)
+            self.job, self._warning = steps.count_fault(owner, fault)
             return
         self._start()
-        previous = owner._pending
+        previous = steps.pending_of(owner)
         if previous is not None and previous is not self:
-            previous._settle()  # its copy-out overlaps the PL work on this frame
-        owner._pending = self if isinstance(self.job, Job) else None
+            previous.settle_in_turn()  # its copy-out overlaps the PL work on this frame
+        steps.hold_pending(owner, self if isinstance(self.job, Job) else None)
         turn.leave(self)
 
     def _start(self) -> None:
@@ -113,16 +115,15 @@ class PendingFrame:
         A fault gives back what the frame took; the turn stays with ``submit``."""
         owner, job = self._owner, self.job
         try:
-            previous = owner._pending
+            previous = steps.pending_of(owner)
             if previous is not None:
                 previous._wait()  # the IP is free once the previous frame is in
-            owner._prepare(job)
-            owner._post(job)
+            steps.start(owner, job)
         except (PLFault, PoolExhausted) as fault:
-            owner._release(job)
-            self.job, self._warning = owner._fault(fault)
+            steps.release(owner, job)
+            self.job, self._warning = steps.count_fault(owner, fault)
         except PoolClosed:
-            owner._release(job)
+            steps.release(owner, job)
             self.job = "closed"
 
     def _wait(self) -> None:
@@ -132,12 +133,12 @@ class PendingFrame:
         if isinstance(job, Job) and job.inflight is not None and not job.waited:
             owner = self._owner
             try:
-                owner._finish(job)
+                steps.finish(owner, job)
             except (PLFault, PoolExhausted) as fault:
-                owner._release(job)
-                self.job, self._warning = owner._fault(fault)
+                steps.release(owner, job)
+                self.job, self._warning = steps.count_fault(owner, fault)
             except BaseException:
-                owner._release(job)
+                steps.release(owner, job)
                 self.job = "fault_interrupted"  # its owner gets a CPU frame, not our error
                 raise
 
@@ -146,8 +147,9 @@ class PendingFrame:
         claims.append(tag)
         return claims[0] is tag
 
-    def _settle(self) -> None:
-        """Collect the PL result or compute the fallback (called in submission order)."""
+    def settle_in_turn(self) -> None:
+        """Collect the PL result or compute the fallback (called in submission order, only
+        by the holder of the engine's turn: the engine's steps call it, never a user)."""
         if self._collected:
             return
         self._wait()
@@ -155,35 +157,33 @@ class PendingFrame:
         tag = object()
         if not self._claim(tag):  # its caller already has a CPU frame: only give back
             if isinstance(job, Job):
-                owner._release(job)
+                steps.release(owner, job)
             self._collected = True
-            if owner._pending is self:
-                owner._pending = None
+            steps.drop_pending(owner, self)
             return
         watch = owner.watching
         try:
             if isinstance(job, Job):
-                value = owner._deliver(job)
+                value = steps.deliver(owner, job)
             elif isinstance(job, BaseException):
                 raise job
             else:
                 if watch is not None:  # strict mode raises here, from result()
                     watch.fallback(owner, args[0], args[1], args[3], args[4], job)
-                value = owner._cpu_frame(job, args)
+                value = steps.cpu_frame(owner, job, args)
         except Exception as exc:  # noqa: BLE001 -- cv2's error, re-raised from result()
             if isinstance(job, Job):
-                owner._release(job)  # its buffers go back whatever failed
+                steps.release(owner, job)  # its buffers go back whatever failed
             self._error = exc
         except BaseException:
             if isinstance(job, Job):
-                owner._release(job)
+                steps.release(owner, job)
                 self.job = "fault_interrupted"
             self._claims.clear()  # not made: the next claimant makes it
             raise
         else:
             self._value = value
-        if owner._pending is self:
-            owner._pending = None
+        steps.drop_pending(owner, self)
         self._collected = True
         self._done = True
         if isinstance(job, Job) and self._error is None and watch is not None:
@@ -202,7 +202,7 @@ class PendingFrame:
                     watch = owner.watching
                     if watch is not None:  # strict mode raises here, from result()
                         watch.fallback(owner, args[0], args[1], args[3], args[4], reason)
-                    self._value = owner._cpu_frame(reason, args)
+                    self._value = steps.cpu_frame(owner, reason, args)
                 except Exception as exc:  # noqa: BLE001 -- cv2's error, from result()
                     self._error = exc
                 self._done = True
@@ -218,21 +218,21 @@ class PendingFrame:
             ticket = Ticket(COLLECT_BOUND)
             try:
                 try:
-                    owner._turn.enter(ticket)
+                    steps.turn_of(owner).enter(ticket)
                 except PLFault as fault:  # a frame ahead never let go: a CPU frame now
-                    reason, self._warning = owner._fault(fault)
+                    reason, self._warning = steps.count_fault(owner, fault)
                     self._cpu_unless_done(reason)
                 else:
-                    self._settle()
-                    owner._turn.leave(ticket)
+                    self.settle_in_turn()
+                    steps.turn_of(owner).leave(ticket)
                     # done, unless a thread told busy claimed it first: wait for its value
                     self._cpu_unless_done("fault_busy")
             except BaseException:
-                owner._turn.leave(ticket)
+                steps.turn_of(owner).leave(ticket)
                 raise
             if self._warning is not None:
                 warning, self._warning = self._warning, None
-                owner._warn_once(*warning)
+                steps.warn_once(owner, *warning)
         if self._error is not None:
             raise self._error
         return self._value

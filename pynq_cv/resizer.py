@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import warnings
 import weakref
@@ -67,7 +66,6 @@ from .watch import COMPARE_ENV, LOG_ONLY, STRICT_ENV, Watch, env_flag
 REPROGRAM_ENV = "PYNQ_CV_REPROGRAM"  # read by backends/board.py at open
 
 _NDARRAY = np.ndarray
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _log = logging.getLogger("pynq_cv")
 FALLBACKS = ("exact", "cv2")
 
@@ -278,7 +276,7 @@ class Resizer(FrameSteps):
                 pass  # a frame that never lets go: close anyway (the driver refuses it later)
             pending = self._pending
             if pending is not None:
-                pending._settle()
+                pending.settle_in_turn()
             self._pending = None
             self._turn.leave(ticket)
             if engine is not None:
@@ -386,18 +384,6 @@ class Resizer(FrameSteps):
                     job.in_buf.nbytes + job.out_buf.nbytes)
         return result
 
-    def _warn_once(self, kind: str, message: str) -> None:
-        """Warn once per kind, pointing at the caller's line; a warnings filter that turns
-        it into an error cannot lose a frame (it is logged instead)."""
-        if kind in self._warned:
-            return
-        self._warned.add(kind)
-        text = f"pynq_cv: {kind}: {message}"
-        try:
-            warnings.warn(text, RuntimeWarning, stacklevel=_caller_stacklevel())
-        except Warning:  # -W error: the frame is already computed; keep the news in the log
-            _log.warning(text)
-
     # -- zero copy ---------------------------------------------------------------------------
 
     def lend(
@@ -483,15 +469,6 @@ class Resizer(FrameSteps):
                 plans=engine.planner.recent(),
             )
         return out
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside pynq_cv."""
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def _check_settings(

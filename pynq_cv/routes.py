@@ -67,38 +67,56 @@ def routes(
     else:
         costs_from = "given"
     planner = Planner(costs, desc.clock_hz, policy, fps=fps)
-    pipelined = mode == "stream"
     width, height = size
-    rows = []
-    for out_w, out_h in outputs or default_outputs(width, height):
-        sizes = (height, width, out_h, out_w)
-        row: dict[str, Any] = {
-            "shape": f"{width}x{height}->{out_w}x{out_h}", "mode": mode,
-            "policy": effective_policy(planner.policy, pipelined),
-        }
-        reason = envelope.size_reason(*sizes)
-        if reason is not None:  # the PL cannot take it: cv2, whatever the policy
-            row.update(path="cpu", reason=reason, pl_ms=None, cv2_ms=None, pl_cpu_ms=None,
-                       cv2_cpu_ms=None, pl_fps=None, cv2_fps=None, uncertain=False,
-                       basis="envelope", machine=costs.machine, ranges=None)
-            rows.append(row)
-            continue
-        src_cacheable = LENT_CACHEABLE["input"] if zero_copy else True  # a lent input's kind
-        plan = planner.plan((sizes, not zero_copy, not zero_copy, pipelined, src_cacheable))
-        row.update(
-            path=plan.path, reason=plan.reason,
-            pl_ms=_ms(plan.pl.latency), cv2_ms=_ms(plan.cv2.latency),
-            pl_cpu_ms=_ms(plan.pl.cpu), cv2_cpu_ms=_ms(plan.cv2.cpu),
-            pl_fps=_fps(plan.pl_period), cv2_fps=_fps(plan.cv2.latency),
-            uncertain=plan.uncertain, basis=plan.basis, machine=plan.machine,
-            ranges=_ranges(plan.corners, pipelined),
-        )
-        rows.append(row)
+    rows = rows_for(planner, envelope, (height, width), outputs or default_outputs(width, height),
+                    mode, zero_copy=zero_copy)
     return {
         "board": desc.board, "input": f"{width}x{height}", "mode": mode,
         "policy": planner.policy, "fps": planner.fps, "zero_copy": zero_copy,
         "machine": costs.machine, "costs_from": costs_from, "rows": rows,
     }
+
+
+def rows_for(
+    planner: Planner, envelope: Envelope | None, size: tuple[int, int],
+    outputs: list[tuple[int, int]], mode: str, *, zero_copy: bool = False,
+    model_rejected: bool = False,
+) -> list[dict[str, Any]]:
+    """One row per output (width, height) of an input ``size`` (rows, cols): ``ROW_KEYS``,
+    the plan's own description (buffer kinds, copies), ``ip_ms`` and ``pl_period_ms`` (the
+    PL's time per frame: its latency for a call, the pipelined period for a stream),
+    ``machine`` and ``ranges``. An output ``envelope`` does not take is a cv2 row with the
+    envelope's reason; its costs are blank unless ``model_rejected`` (the doctor shows what
+    the model would give). ``envelope`` None: every size is taken."""
+    pipelined = mode == "stream"
+    in_rows, in_cols = size
+    rows = []
+    for out_w, out_h in outputs:
+        sizes = (in_rows, in_cols, out_h, out_w)
+        reason = envelope.size_reason(*sizes) if envelope is not None else None
+        row: dict[str, Any] = {"shape": f"{in_cols}x{in_rows}->{out_w}x{out_h}"}
+        if reason is not None and not model_rejected:  # the PL cannot take it: cv2
+            row.update(mode=mode, policy=effective_policy(planner.policy, pipelined),
+                       path="cpu", reason=reason, pl_ms=None, cv2_ms=None, pl_cpu_ms=None,
+                       cv2_cpu_ms=None, pl_fps=None, cv2_fps=None, uncertain=False,
+                       basis="envelope", machine=planner.costs.machine, ranges=None,
+                       ip_ms=None, pl_period_ms=None)
+            rows.append(row)
+            continue
+        src_cacheable = LENT_CACHEABLE["input"] if zero_copy else True  # a lent input's kind
+        plan = planner.plan((sizes, not zero_copy, not zero_copy, pipelined, src_cacheable))
+        pl_period = period(plan.pl, pipelined)
+        row.update(plan.describe())
+        row.update(
+            mode=mode, policy=effective_policy(planner.policy, pipelined),
+            pl_fps=_fps(pl_period), cv2_fps=_fps(plan.cv2.latency),
+            ip_ms=_ms(plan.pl.parts.get("ip", 0.0)), pl_period_ms=_ms(pl_period),
+            ranges=_ranges(plan.corners, pipelined),
+        )
+        if reason is not None:  # modelled, but the overlay does not take it
+            row.update(path="cpu", reason=reason, basis="envelope")
+        rows.append(row)
+    return rows
 
 
 def _ranges(

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pynq_cv import calibration, doctor
+from pynq_cv import calibration, doctor, routes
 from pynq_cv.cli.doctor import routes_picture
 from pynq_cv.costs import for_board
 from pynq_cv.descriptors import descriptor_for
@@ -297,6 +297,29 @@ def test_route_rows_follow_the_envelope_and_the_costs():
             assert period == pytest.approx(max(row["ip_ms"], row["pl_cpu_ms"]), rel=1e-2)
         else:
             assert period == pytest.approx(row["pl_ms"], rel=1e-2)
+
+
+def test_the_doctors_routing_map_is_pynq_cv_plans():
+    """One routing map: the doctor's rows for a board are ``pynq-cv plan``'s (routes.routes)
+    for the same input, mode and costs, keys and numbers, with the doctor's extras on top."""
+    board = "Pynq-Z2"
+    desc = descriptor_for(board)
+    costs = for_board(board)
+    envelope = Envelope.from_descriptor(desc)
+    outputs = [(960, 540), (416, 416), (3840, 2160)]  # the last: the overlay cannot make it
+    shapes = [(1080, 1920, h, w) for w, h in outputs]
+    rows = doctor.route_rows(costs, desc.clock_hz, shapes, "auto", envelope=envelope)
+    for mode in ("sync", "stream"):
+        plan = routes.routes(board, (1920, 1080), outputs, mode=mode, policy="auto", costs=costs)
+        mine = [r for r in rows if r["mode"] == mode]
+        assert [r["shape"] for r in mine] == [r["shape"] for r in plan["rows"]]
+        for ours, theirs in zip(mine, plan["rows"], strict=True):
+            assert set(theirs) <= set(ours)
+            assert (ours["path"], ours["reason"]) == (theirs["path"], theirs["reason"])
+            if theirs["pl_ms"] is not None:
+                assert {k: ours[k] for k in theirs} == theirs
+            else:  # the doctor keeps the model's numbers of a shape the PL cannot take
+                assert ours["pl_fps"] > 0 and ours["reason"] == "output_too_large"
 
 
 def test_the_routes_picture_marks_the_chosen_path_of_each_mode():

@@ -1,7 +1,7 @@
 """The house reads one way: no import cycle among pynq_cv's modules (function-level imports
 included; ``if TYPE_CHECKING:`` imports, for annotations only, excluded), and no core
 module imports the emulator (``backends/emulator/``): only the backends layer, ``emulate``
-and the CLI may."""
+and the CLI may. And no module reaches into another's private attributes."""
 
 from __future__ import annotations
 
@@ -137,3 +137,80 @@ def test_no_core_module_imports_the_emulator():
         if not any(name == m or name.startswith(m + ".") for m in MAY_IMPORT_EMULATOR)
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+# -- no module reaches into another's private attributes -----------------------------------
+# ``x._name`` (``x`` not ``self``/``cls``, ``_name`` not a dunder) in module M is a reach into
+# another module's privates when M does not define ``_name`` itself (a function, class,
+# variable, ``self._name = ...`` or a class-level annotation) but another pynq_cv module
+# does. Privates of the same module's other objects (``other._host`` in the class that
+# made it) and of third-party code (``sys._getframe``) are not counted.
+
+ALLOWED_REACHES = {
+    # (module, expression): why it stays, for now
+    ("pynq_cv.resizer", "self.stats._lock"):
+        "at fork the child renews a Stats' lock; telemetry.Stats has no public renewal yet",
+    ("pynq_cv.resizer", "self.breaker._lock"):
+        "at fork the child renews a breaker's lock; CircuitBreaker has no public renewal yet",
+    ("pynq_cv.profile", "dispatch._default"):
+        "the profile peeks at the shared engine without opening it (dispatch has no peek)",
+    ("pynq_cv.profile", "engine.planner._plans"):
+        "the profile asks for every plan; Planner.recent() has no 'all' (len of _plans)",
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_names_defined(tree: ast.AST) -> set[str]:
+    """The private names a module defines: defs, classes, assigned or annotated names, and
+    attributes it assigns on ``self``/``cls``."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif (
+            isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        ):
+            found.add(node.attr)
+    return {name for name in found if _private(name)}
+
+
+TREES = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
+
+
+def private_reaches(trees: dict[str, ast.AST]) -> set[tuple[str, str]]:
+    """``(module, expression)`` for each ``x._name`` reaching into another module's privates."""
+    defined = {name: private_names_defined(tree) for name, tree in trees.items()}
+    reaches: set[tuple[str, str]] = set()
+    for name, tree in trees.items():
+        elsewhere = set().union(*(d for other, d in defined.items() if other != name))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and _private(node.attr)):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if node.attr in defined[name] or node.attr not in elsewhere:
+                continue
+            reaches.add((name, ast.unparse(node)))
+    return reaches
+
+
+def test_the_reach_finder_finds_reaches():
+    """It sees a reach across modules, and not one into the module's own or foreign code."""
+    trees = {
+        "a": ast.parse("class A:\n    def __init__(self):\n        self._x = 1\n"
+                       "def peek(o):\n    return o._x, o.__class__, sys._getframe\n"),
+        "b": ast.parse("def f(a):\n    return a._x + a.y._x + a.public\n"),
+    }
+    assert private_reaches(trees) == {("b", "a._x"), ("b", "a.y._x")}
+
+
+def test_no_module_reaches_into_another_modules_privates():
+    found = private_reaches(TREES)
+    assert found - set(ALLOWED_REACHES) == set()
+    assert set(ALLOWED_REACHES) - found == set(), "an allowed reach is gone: drop it from the list"
