@@ -29,6 +29,10 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self.reset()
 
+    def renew_lock(self) -> None:
+        """In a forked child: a fresh lock (a parent's thread may have held this one)."""
+        self._lock = threading.Lock()
+
     def reset(self) -> None:
         self.failures = 0
         self.open_until = 0.0

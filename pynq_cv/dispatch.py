@@ -46,6 +46,11 @@ _default: Resizer | None = None
 _default_lock = module_lock(__name__, "_default_lock")
 
 
+def peek_default() -> Resizer | None:
+    """The shared ``Resizer`` if one was made, without making one (the profile reads it)."""
+    return _default
+
+
 def default_resizer() -> Resizer:
     """The shared ``Resizer``, created (not opened) on first use."""
     global _default

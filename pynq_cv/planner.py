@@ -243,9 +243,10 @@ class Planner:
             self._plans.clear()
             self._detailed.clear()
 
-    def recent(self, count: int = 16) -> list[dict[str, Any]]:
-        """The newest plans, for ``info()``."""
-        plans = list(self._plans.values())[-count:]
+    def recent(self, count: int | None = 16) -> list[dict[str, Any]]:
+        """The newest ``count`` plans (None: all), for ``info()`` and the profile."""
+        plans = list(self._plans.values())
+        plans = plans if count is None else plans[-count:]
         return [plan.describe() for plan in plans]
 
     def _costs(self, costs: BoardCosts, key: PlanKey, in_cached: bool) -> tuple[PathCost, PathCost]:

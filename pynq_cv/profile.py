@@ -147,7 +147,7 @@ class CallSiteProfile:
         once, and the plan behind each (policy reason, shape) the first time it is seen."""
         from . import dispatch  # (dispatch -> watch -> telemetry; never the other way)
 
-        rz = dispatch._default
+        rz = dispatch.peek_default()
         engine = getattr(rz, "engine", None)
         if rz is None or engine is None:
             return
@@ -157,7 +157,7 @@ class CallSiteProfile:
                            "policy": rz.policy, "costs_from": info.get("costs_from"),
                            "emulated": bool(rz.stats.emulated)}
         if shape is not None and reason is not None:
-            for plan in engine.planner.recent(len(engine.planner._plans)):
+            for plan in engine.planner.recent(None):
                 if plan["shape"] == shape and plan["reason"] == reason:
                     self.plans[reason, shape] = plan
                     break

@@ -196,8 +196,8 @@ class Resizer(FrameSteps):
         """In a forked child: fresh locks, no engine (the parent's board stays the
         parent's; a thread that held a lock does not exist here). Reopens lazily."""
         self._fresh_locks()
-        self.stats._lock = threading.Lock()
-        self.breaker._lock = threading.Lock()
+        self.stats.renew_lock()
+        self.breaker.renew_lock()
         if self.engine is not None:
             self.engine = None
             self.off_reason = None

@@ -56,6 +56,10 @@ class Stats:
         self.emulated = False  # True when "pl" frames are computed by an emulator
         self.reset()
 
+    def renew_lock(self) -> None:
+        """In a forked child: a fresh lock (a parent's thread may have held this one)."""
+        self._lock = threading.Lock()
+
     def reset(self) -> None:
         with self._lock:
             self.cpu_events.clear()  # cleared, not replaced: hot paths hold its append

@@ -146,16 +146,8 @@ def test_no_core_module_imports_the_emulator():
 # does. Privates of the same module's other objects (``other._host`` in the class that
 # made it) and of third-party code (``sys._getframe``) are not counted.
 
-ALLOWED_REACHES = {
-    # (module, expression): why it stays, for now
-    ("pynq_cv.resizer", "self.stats._lock"):
-        "at fork the child renews a Stats' lock; telemetry.Stats has no public renewal yet",
-    ("pynq_cv.resizer", "self.breaker._lock"):
-        "at fork the child renews a breaker's lock; CircuitBreaker has no public renewal yet",
-    ("pynq_cv.profile", "dispatch._default"):
-        "the profile peeks at the shared engine without opening it (dispatch has no peek)",
-    ("pynq_cv.profile", "engine.planner._plans"):
-        "the profile asks for every plan; Planner.recent() has no 'all' (len of _plans)",
+ALLOWED_REACHES: dict[tuple[str, str], str] = {
+    # (module, expression): why it stays
 }
 
 
