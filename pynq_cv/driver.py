@@ -406,7 +406,7 @@ class ResizeDriver:
         remedy = ("; the PL is usable again" if done else
                   "; reloading the bitstream resets it (PYNQ_CV_REPROGRAM=1 or "
                   "Resizer(reprogram=True))")
-        _log.warning("pynq_cv: the resizer IP was left running (%s): stopped it (wrote 0x00 "
+        _log.warning("the resizer IP was left running (%s): stopped it (wrote 0x00 "
                      "to its control register), %s%s", cause, what, remedy)
         return cause, done
 

@@ -227,7 +227,7 @@ class Resizer(FrameSteps):
                         self.requested, **self.backend_options
                     )
                 except Warning as warning:  # -W error: the news goes to the log, not a frame
-                    _log.warning("pynq_cv: %s", warning)
+                    _log.warning("%s", str(warning).removeprefix("pynq_cv: "))
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         board, self.backend, self.why = open_board(
@@ -390,11 +390,11 @@ class Resizer(FrameSteps):
         if kind in self._warned:
             return
         self._warned.add(kind)
-        text = f"pynq_cv: {kind}: {message}"
+        text = f"{kind}: {message}"
         try:
-            warnings.warn(text, RuntimeWarning, stacklevel=_caller_stacklevel())
+            warnings.warn(f"pynq_cv: {text}", RuntimeWarning, stacklevel=_caller_stacklevel())
         except Warning:  # -W error: the frame is already computed; keep the news in the log
-            _log.warning(text)
+            _log.warning("%s", text)  # the record names pynq_cv already
 
     # -- zero copy ---------------------------------------------------------------------------
 

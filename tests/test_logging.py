@@ -59,6 +59,22 @@ def test_info_names_each_fault_with_its_recovery(caplog):
     assert messages(caplog, logging.DEBUG) == []  # INFO level: no per-frame lines
 
 
+def test_a_fault_warning_turned_error_is_logged_with_the_name_once(caplog):
+    """Under -W error the fault's warning goes to the log instead; the record, like every
+    pynq_cv record, does not repeat the logger's name (``pynq_cv WARNING: pynq_cv: ...``)."""
+    import warnings
+
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    src = np.zeros((48, 64, 3), np.uint8)
+    with warnings.catch_warnings(), Resizer("emulator") as rz:
+        warnings.simplefilter("error")
+        rz.open()
+        rz.engine.board.faults.dma_error("send", count=1)
+        rz.resize(src, (32, 24))
+    [warning] = messages(caplog, logging.WARNING)
+    assert warning.startswith("dma_error: "), warning
+
+
 def test_debug_names_the_backend_an_engine_opens(caplog):
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     with Resizer("emulator") as rz:
