@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import platform
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -123,8 +123,9 @@ def _costs_for(
                 + _mismatch(data, backend, costs.family)
             )
         except ValueError as exc:
-            warnings.warn(f"pynq_cv: {CALIBRATION_ENV}: {exc}; using the published costs",
-                          RuntimeWarning, stacklevel=2)
+            # the log, not warnings: under -W error a warning would escape cv2.resize
+            logging.getLogger("pynq_cv").warning(
+                "%s: %s; using the published costs", CALIBRATION_ENV, exc)
             return costs, f"published defaults ({CALIBRATION_ENV}: {exc})"
     path = default_path()
     if not path.is_file():
