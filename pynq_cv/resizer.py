@@ -236,10 +236,14 @@ class Resizer(FrameSteps):
                 if board is None:
                     self.off_reason = "backend_cpu"
                 else:
-                    self.engine = Engine(
-                        board, self.budget_bytes, self.deadlines, self.policy,
-                        self.calibration, self.backend, self.planning, self.fps,
-                    )
+                    try:
+                        self.engine = Engine(
+                            board, self.budget_bytes, self.deadlines, self.policy,
+                            self.calibration, self.backend, self.planning, self.fps,
+                        )
+                    except BaseException:  # the board (a real one's PL lock) is let go
+                        board.close()
+                        raise
                     self.stats.emulated = bool(
                         getattr(board, "emulated", False) or board.name.startswith("emul")
                     )
