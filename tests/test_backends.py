@@ -201,3 +201,25 @@ def test_a_board_whose_engine_cannot_be_built_is_closed(monkeypatch):
     assert len(closed) == 1
     rz.close()
     assert len(closed) == 1
+
+
+def test_a_bad_descriptor_entry_point_under_w_error_is_logged_once_with_the_name_once(
+    monkeypatch, caplog
+):
+    import logging
+    import warnings
+
+    from pynq_cv import descriptors
+
+    def entry_points(group):
+        broken = [_EntryPoint("broken", {"name": "x"})]
+        return broken if group == descriptors.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(descriptors.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(descriptors, "_skipped", set())
+    caplog.set_level(logging.WARNING, logger="pynq_cv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert descriptors.descriptor_for("KV260").board == "KV260"
+    said = [r.getMessage() for r in caplog.records if r.name == "pynq_cv"]
+    assert len(said) == 1 and said[0].startswith("overlay descriptor entry point 'broken'"), said
