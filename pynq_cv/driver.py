@@ -61,7 +61,7 @@ _log = logging.getLogger("pynq_cv")
 
 @dataclass
 class Deadlines:
-    """How long a frame may take: ``factor`` x modelled board time + ``margin`` seconds.
+    """How long a frame may take: ``factor`` x the IP's modelled time for it + ``margin`` seconds.
 
     The bound holds for the PL part of a call: from the frame's turn at the IP (its copy in
     included) until it is delivered or given up, recovery included (a PL reset aside: the
