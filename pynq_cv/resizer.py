@@ -428,7 +428,8 @@ class Resizer(FrameSteps):
         """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is
         freed instead. A second ``give_back`` or an array this engine did not lend raises
         ``ValueError``."""
-        pool = self.engine.pool if self.engine is not None else self._closed_pool
+        engine = self.engine  # read once: close() on another thread may let go of it
+        pool = engine.pool if engine is not None else self._closed_pool
         if pool is None:
             raise ValueError("give_back of a buffer this engine did not lend (nothing lent)")
         if pool.is_lent(buffer) and not pool.closed and hasattr(buffer, "flush"):
