@@ -59,7 +59,8 @@ def test_give_back_while_close_lets_go_of_the_engine_frees_the_buffer(monkeypatc
     lent = rz.lend((40, 60, 3))
     memory = rz.engine.board.memory
     rz.close()
-    reads = iter([SimpleNamespace(pool=rz._closed_pool)])  # the first read sees the engine, later ones that it is gone
+    # the first read of ``engine`` sees it, later ones that it is gone
+    reads = iter([SimpleNamespace(pool=rz._closed_pool)])
 
     class Closing(pynq_cv.Resizer):
         engine = property(lambda self: next(reads, None), lambda self, value: None)
