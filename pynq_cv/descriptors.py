@@ -255,11 +255,11 @@ def _warn_skipped(name: str, exc: Exception) -> None:
     """One warning per bad entry point (and per process), naming it and the problem."""
     if name not in _skipped:
         _skipped.add(name)
-        message = f"pynq_cv: overlay descriptor entry point {name!r} skipped: {exc}"
+        message = f"overlay descriptor entry point {name!r} skipped: {exc}"
         try:
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warnings.warn(f"pynq_cv: {message}", RuntimeWarning, stacklevel=3)
         except Warning:  # -W error: never let the news of a skipped board break the others
-            logging.getLogger("pynq_cv").warning(message)
+            logging.getLogger("pynq_cv").warning("%s", message)  # the record names pynq_cv
 
 
 def descriptor_for(board: str | None = None) -> OverlayDescriptor:

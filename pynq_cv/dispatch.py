@@ -18,7 +18,7 @@ import numpy as np
 
 from .cv2compat import CV2_RESIZE
 from .forklocks import module_lock
-from .frame import Job, Ticket
+from .frame import Job
 from .resizer import FALLBACKS, Engine, Resizer, rewatch_all
 from .telemetry import FOLD_AT
 
@@ -26,8 +26,6 @@ __all__ = [
     "CV2_RESIZE", "FALLBACKS", "Engine", "Job", "Resizer", "close_default", "default_resizer",
     "resize", "rewatch_all", "use_backend",
 ]
-
-_Ticket = Ticket  # its old name here
 
 # cv2.resize's keywords a call may give after ``n`` positional arguments (n >= 2): such a
 # call binds to ``Resizer.resize`` as it is, with no helper in between

@@ -61,7 +61,7 @@ _log = logging.getLogger("pynq_cv")
 
 @dataclass
 class Deadlines:
-    """How long a frame may take: ``factor`` x modelled board time + ``margin`` seconds.
+    """How long a frame may take: ``factor`` x the IP's modelled time for it + ``margin`` seconds.
 
     The bound holds for the PL part of a call: from the frame's turn at the IP (its copy in
     included) until it is delivered or given up, recovery included (a PL reset aside: the
@@ -406,7 +406,7 @@ class ResizeDriver:
         remedy = ("; the PL is usable again" if done else
                   "; reloading the bitstream resets it (PYNQ_CV_REPROGRAM=1 or "
                   "Resizer(reprogram=True))")
-        _log.warning("pynq_cv: the resizer IP was left running (%s): stopped it (wrote 0x00 "
+        _log.warning("the resizer IP was left running (%s): stopped it (wrote 0x00 "
                      "to its control register), %s%s", cause, what, remedy)
         return cause, done
 

@@ -325,11 +325,11 @@ class FrameSteps:
         if kind in self._warned:
             return
         self._warned.add(kind)
-        text = f"pynq_cv: {kind}: {message}"
+        text = f"{kind}: {message}"
         try:
-            warnings.warn(text, RuntimeWarning, stacklevel=_caller_stacklevel())
+            warnings.warn(f"pynq_cv: {text}", RuntimeWarning, stacklevel=_caller_stacklevel())
         except Warning:  # -W error: the frame is already computed; keep the news in the log
-            _log.warning(text)
+            _log.warning("%s", text)  # the record names pynq_cv already
 
 
 def _caller_stacklevel() -> int:

@@ -197,7 +197,7 @@ class Planner:
         self.unmodelled = costs.family == cost_model.UNKNOWN_FAMILY
         if self.unmodelled and self.policy != "cpu":
             logging.getLogger("pynq_cv").warning(
-                "pynq_cv: no cost model for %s; every eligible frame goes to the PL "
+                "no cost model for %s; every eligible frame goes to the PL "
                 "(policy 'pl' semantics)", costs.machine or "this board")
         self.in_cacheable, self.out_cacheable = cost_model.roles(costs)
         self._plans: dict[PlanKey, Plan] = {}

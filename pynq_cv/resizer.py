@@ -227,7 +227,7 @@ class Resizer(FrameSteps):
                         self.requested, **self.backend_options
                     )
                 except Warning as warning:  # -W error: the news goes to the log, not a frame
-                    _log.warning("pynq_cv: %s", warning)
+                    _log.warning("%s", str(warning).removeprefix("pynq_cv: "))
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         board, self.backend, self.why = open_board(
@@ -236,10 +236,14 @@ class Resizer(FrameSteps):
                 if board is None:
                     self.off_reason = "backend_cpu"
                 else:
-                    self.engine = Engine(
-                        board, self.budget_bytes, self.deadlines, self.policy,
-                        self.calibration, self.backend, self.planning, self.fps,
-                    )
+                    try:
+                        self.engine = Engine(
+                            board, self.budget_bytes, self.deadlines, self.policy,
+                            self.calibration, self.backend, self.planning, self.fps,
+                        )
+                    except BaseException:  # the board (a real one's PL lock) is let go
+                        board.close()
+                        raise
                     self.stats.emulated = bool(
                         getattr(board, "emulated", False) or board.name.startswith("emul")
                     )
@@ -412,7 +416,8 @@ class Resizer(FrameSteps):
         """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is
         freed instead. A second ``give_back`` or an array this engine did not lend raises
         ``ValueError``."""
-        pool = self.engine.pool if self.engine is not None else self._closed_pool
+        engine = self.engine  # read once: close() on another thread may let go of it
+        pool = engine.pool if engine is not None else self._closed_pool
         if pool is None:
             raise ValueError("give_back of a buffer this engine did not lend (nothing lent)")
         if pool.is_lent(buffer) and not pool.closed and hasattr(buffer, "flush"):

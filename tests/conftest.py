@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import threading
 
 import cv2
 import numpy as np
@@ -95,3 +96,23 @@ def host_deadlines(in_hw: tuple[int, int], out_hw: tuple[int, int],
     modelled = frame_seconds(*in_hw, *out_hw, clock_hz)
     default = pynq_cv.Deadlines()
     return pynq_cv.Deadlines(factor=max(default.factor, 3 * best / modelled)), best
+
+
+def bounded(fn, *args, bound: float = 60.0):
+    """``fn(*args)`` on a thread: its result, or its exception raised here; fails past
+    ``bound`` seconds instead of hanging the suite (a hang, not a speed check)."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["out"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(bound)
+    assert not thread.is_alive(), f"{getattr(fn, '__name__', fn)} hung (> {bound} s)"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["out"]

@@ -169,3 +169,57 @@ def test_a_pl_without_pynq_means_the_cpu_with_one_logged_warning(monkeypatch, tm
     assert len(warned) == 1 and "has a PL" in warned[0].getMessage()
     monkeypatch.setattr(board_backend, "FPGA_MANAGER", tmp_path / "absent")
     assert open_board()[1] == "emulator", "no PL, no pynq: the emulator, as before"
+
+
+def test_a_board_whose_engine_cannot_be_built_is_closed(monkeypatch):
+    """The board (on a real one: the PL lock, the overlay) is let go when the engine built
+    on it fails: the PL stays free for other processes, frames run cv2 with the reason."""
+    import numpy as np
+
+    import pynq_cv
+    from pynq_cv import resizer as resizer_mod
+    from pynq_cv.backends.emulator import EmulatedBoard
+
+    closed = []
+    real_close = EmulatedBoard.close
+
+    def counted_close(self):
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(EmulatedBoard, "close", counted_close)
+
+    def broken(*args, **kwargs):
+        raise ValueError("descriptor and loaded overlay disagree")
+
+    monkeypatch.setattr(resizer_mod, "Engine", broken)
+    rz = pynq_cv.Resizer("emulator")
+    src = np.zeros((48, 64, 3), np.uint8)
+    with pytest.warns(RuntimeWarning, match="PL unavailable: descriptor and loaded"):
+        assert rz.resize(src, (32, 24)).shape == (24, 32, 3)
+    assert rz.off_reason == "no_backend" and rz.engine is None
+    assert len(closed) == 1
+    rz.close()
+    assert len(closed) == 1
+
+
+def test_a_bad_descriptor_entry_point_under_w_error_is_logged_once_with_the_name_once(
+    monkeypatch, caplog
+):
+    import logging
+    import warnings
+
+    from pynq_cv import descriptors
+
+    def entry_points(group):
+        broken = [_EntryPoint("broken", {"name": "x"})]
+        return broken if group == descriptors.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(descriptors.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(descriptors, "_skipped", set())
+    caplog.set_level(logging.WARNING, logger="pynq_cv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert descriptors.descriptor_for("KV260").board == "KV260"
+    said = [r.getMessage() for r in caplog.records if r.name == "pynq_cv"]
+    assert len(said) == 1 and said[0].startswith("overlay descriptor entry point 'broken'"), said

@@ -17,13 +17,13 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import bounded as run_bounded
 from conftest import frame
 
 with warnings.catch_warnings():
@@ -65,22 +65,7 @@ def as_on_a_board(monkeypatch, tmp_path):
 
 
 def bounded(fn, *args):
-    """``fn(*args)`` on a thread; fails past BOUND instead of hanging the suite."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["out"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 -- handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(BOUND)
-    assert not thread.is_alive(), f"{getattr(fn, '__name__', fn)} hung (> {BOUND} s)"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["out"]
+    return run_bounded(fn, *args, bound=BOUND)
 
 
 def promised(src: np.ndarray, dsize: tuple[int, int], plan: dict) -> np.ndarray:

@@ -4,6 +4,7 @@ it; after close() a given-back buffer is freed."""
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -49,6 +50,24 @@ def test_give_back_after_close_from_another_thread_frees_the_buffer():
     assert memory.live_buffers == 0
     with pytest.raises(ValueError, match="give_back of"):
         rz.give_back(lent)
+
+
+def test_give_back_while_close_lets_go_of_the_engine_frees_the_buffer(monkeypatch):
+    """close() on another thread sets ``engine`` to None between give_back's check and its
+    use: the buffer is still freed (by the closed pool), never an AttributeError."""
+    rz = pynq_cv.Resizer("emulator")
+    lent = rz.lend((40, 60, 3))
+    memory = rz.engine.board.memory
+    rz.close()
+    # the first read of ``engine`` sees it, later ones that it is gone
+    reads = iter([SimpleNamespace(pool=rz._closed_pool)])
+
+    class Closing(pynq_cv.Resizer):
+        engine = property(lambda self: next(reads, None), lambda self, value: None)
+
+    monkeypatch.setattr(rz, "__class__", Closing)
+    rz.give_back(lent)
+    assert memory.live_buffers == 0
 
 
 def test_a_lent_buffer_goes_to_the_pl_without_copies_and_back_once(emulated):

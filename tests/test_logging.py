@@ -59,6 +59,22 @@ def test_info_names_each_fault_with_its_recovery(caplog):
     assert messages(caplog, logging.DEBUG) == []  # INFO level: no per-frame lines
 
 
+def test_a_fault_warning_turned_error_is_logged_with_the_name_once(caplog):
+    """Under -W error the fault's warning goes to the log instead; the record, like every
+    pynq_cv record, does not repeat the logger's name (``pynq_cv WARNING: pynq_cv: ...``)."""
+    import warnings
+
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    src = np.zeros((48, 64, 3), np.uint8)
+    with warnings.catch_warnings(), Resizer("emulator") as rz:
+        warnings.simplefilter("error")
+        rz.open()
+        rz.engine.board.faults.dma_error("send", count=1)
+        rz.resize(src, (32, 24))
+    [warning] = messages(caplog, logging.WARNING)
+    assert warning.startswith("dma_error: "), warning
+
+
 def test_debug_names_the_backend_an_engine_opens(caplog):
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     with Resizer("emulator") as rz:
@@ -166,3 +182,25 @@ def test_level_changes_while_engines_are_made_never_break_logging():
         stop.set()
         t.join(timeout=10)
     assert not t.is_alive() and not errors
+
+
+def test_a_bad_calibration_file_in_the_environment_is_logged_not_raised_under_w_error(
+    monkeypatch, tmp_path, caplog
+):
+    """PYNQ_CV_CALIBRATION set outside the program to a file that is not a calibration:
+    the published costs are used and the news goes to the log; under -W error the frame
+    is still computed (on the PL), never a RuntimeWarning out of cv2.resize."""
+    import warnings
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bad": 1}')
+    monkeypatch.setenv("PYNQ_CV_CALIBRATION", str(bad))
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    src = np.zeros((48, 64, 3), np.uint8)
+    with warnings.catch_warnings(), Resizer("emulator", policy="pl") as rz:
+        warnings.simplefilter("error")
+        assert rz.resize(src, (32, 24)).shape == (24, 32, 3)
+        assert rz.stats.snapshot()["pl"] == 1
+        assert "published defaults (PYNQ_CV_CALIBRATION" in rz.info()["costs_from"]
+    [warning] = messages(caplog, logging.WARNING)
+    assert warning.startswith("PYNQ_CV_CALIBRATION: ") and str(bad) in warning, warning

@@ -3,37 +3,14 @@ board as the board it emulates, and keeps every decision for the engine's life."
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
-from conftest import frame
+from conftest import bounded, frame
 
 import pynq_cv
 from pynq_cv import costs, planner
 from pynq_cv.backends.emulator.arith import resize_exact
 from pynq_cv.cv2compat import CV2_RESIZE
-
-BOUND = 60.0  # seconds: a hang, not a speed check
-
-
-def _bounded(fn, *args):
-    """``fn(*args)`` on a thread; fails (instead of hanging the suite) past BOUND."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["out"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 -- handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(BOUND)
-    assert not thread.is_alive(), f"{fn} did not return within {BOUND} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["out"]
 
 
 def test_the_patched_cv2_resize_with_measured_planning_returns(monkeypatch):
@@ -43,12 +20,12 @@ def test_the_patched_cv2_resize_with_measured_planning_returns(monkeypatch):
     pynq_cv.use_backend("emulator", planning="measure")
     pynq_cv.patch()
     src = frame(1080, 1920, seed=4)
-    out = _bounded(cv2.resize, src, (1280, 720))
+    out = bounded(cv2.resize, src, (1280, 720))
     plan = pynq_cv.info()["plans"][0]
     assert plan["basis"] == "measured (emulated)"
     assert plan["path"] == "pl"  # the Pynq-Z2 model's decision for this shape
     assert np.array_equal(out, resize_exact(src, 720, 1280))
-    half = _bounded(cv2.resize, src, (960, 540))
+    half = bounded(cv2.resize, src, (960, 540))
     assert np.array_equal(half, CV2_RESIZE(src, (960, 540)))
     assert pynq_cv.stats()["fallback"].get("cpu_faster") == 1
 

@@ -9,7 +9,7 @@ Block design (PYNQ-HelloWorld ``resizer``, the same on every board)::
 register read or write (through a :class:`BusPort`) first lets the path catch up with
 whatever the hardware would have done by then, frame-sized chunks at a time (numpy slices,
 never a loop over pixels or beats). With ``pace=True`` a frame's completion (send Idle,
-receive Idle and LENGTH, ap_done) becomes visible only once its modelled board time has
+receive Idle and LENGTH, ap_done) becomes visible only once the IP's modelled time has
 passed since its start and transfers were all posted.
 
 The 4->3 converter is modelled as a byte queue: a frame that ends part-way through a 4-byte
