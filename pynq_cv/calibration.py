@@ -318,12 +318,15 @@ def plan_measurer(engine: Any, repeat: int = 3) -> Measure:
     def measure_shape(
         key: Any, pl: PathCost, cv2_model: PathCost
     ) -> tuple[PathCost, PathCost, str]:
-        sizes, copy_in, copy_out, _, _ = key
+        sizes, copy_in, copy_out, _, src_cacheable = key
         in_rows, in_cols, out_rows, out_cols = sizes
         scratch = np.random.default_rng(2).integers(0, 256, (in_rows, in_cols, 3), np.uint8)
-        pool = engine.pool
-        with pool.lease((in_rows, in_cols, 3)) as in_buf, \
-                pool.lease((out_rows, out_cols, 3)) as out_buf:
+        pool, planner = engine.pool, engine.planner
+        # the buffers the plan is for: the pool's kinds, or the kind the caller's frame
+        # lives in (a lent write-combined input is slow for cv2 to read, fast to write)
+        in_kind = planner.in_cacheable if copy_in else src_cacheable
+        with pool.lease((in_rows, in_cols, 3), cacheable=in_kind) as in_buf, \
+                pool.lease((out_rows, out_cols, 3), cacheable=planner.out_cacheable) as out_buf:
             out = np.empty((out_rows, out_cols, 3), np.uint8)
 
             def pl_frame() -> float:
@@ -340,7 +343,10 @@ def plan_measurer(engine: Any, repeat: int = 3) -> Measure:
                 latency = pl.latency - pl.parts.get("ip", 0.0) + ip
                 return PathCost(latency, pl.cpu, parts), cv2_model, "measured (emulated)"
             pl_wall = _best(pl_frame, repeat)
-        cv2_wall = _best(lambda: CV2_RESIZE(scratch, (out_cols, out_rows)), repeat)
+            if not copy_in:  # cv2 reads the frame where the caller keeps it
+                np.copyto(in_buf, scratch)
+            source = scratch if copy_in else in_buf
+            cv2_wall = _best(lambda: CV2_RESIZE(source, (out_cols, out_rows)), repeat)
         ip = pl.parts.get("ip", 0.0)
         threads = cv2_model.cpu / max(cv2_model.latency, 1e-12)
         return (

@@ -212,9 +212,11 @@ class BufferPool:
         return self._locked(self._release_holder, holder)
 
     @contextmanager
-    def lease(self, shape: Any, dtype: Any = np.uint8) -> Iterator[Any]:
+    def lease(
+        self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None
+    ) -> Iterator[Any]:
         """``with pool.lease(shape, dtype) as buf:`` -- ``acquire`` now, ``release`` on exit."""
-        buf = self.acquire(shape, dtype)
+        buf = self.acquire(shape, dtype, cacheable)
         try:
             yield buf
         finally:

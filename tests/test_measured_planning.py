@@ -74,3 +74,29 @@ def test_a_shapes_path_never_changes_however_many_other_shapes_come():
     assert calls.count(key(first)) == 1  # never measured again
     assert again.pl.parts == {"ip": 0.0005}  # the breakdown went, the IP's share stayed
     assert len(p.recent()) == 16
+
+
+def test_a_boards_measurement_uses_the_buffer_kinds_the_plan_is_for(monkeypatch):
+    """On a real board (here: the emulator taken for one), the PL is timed on buffers of
+    the plan's kinds and cv2 reads the frame where the caller keeps it: a lent
+    write-combined input is timed as such, never as an ordinary cached array."""
+    from pynq_cv.backends.emulator import EmulatedBoard
+    from pynq_cv.pool import BufferPool
+
+    monkeypatch.setattr(EmulatedBoard, "emulated", False)
+    kinds: list[object] = []
+    real_lease = BufferPool.lease
+
+    def spying(self, shape, dtype=np.uint8, cacheable=None):
+        kinds.append((tuple(shape), cacheable))
+        return real_lease(self, shape, dtype, cacheable)
+
+    monkeypatch.setattr(BufferPool, "lease", spying)
+    with pynq_cv.Resizer("emulator", policy="latency", planning="measure") as r:
+        lent = r.lend((120, 160, 3))  # role input: write-combined
+        lent[:] = frame(120, 160)
+        r.resize(lent, (80, 60))
+        plan = r.info()["plans"][-1]
+        r.give_back(lent)
+    assert plan["basis"] == "measured" and plan["copies"] == "out"
+    assert kinds[0] == ((120, 160, 3), getattr(lent, "cacheable", False)) == ((120, 160, 3), False)
