@@ -53,9 +53,12 @@ def default_resizer() -> Resizer:
     """The shared ``Resizer``, created (not opened) on first use."""
     global _default
     if _default is None:
+        # built outside the lock: a Resizer reads settings and entry points, and a third
+        # party's code there may ask for the shared engine (a discarded one never opened)
+        made = Resizer()
         with _default_lock:
             if _default is None:
-                _default = Resizer()
+                _default = made
     return _default
 
 
@@ -63,11 +66,12 @@ def use_backend(backend: str | None = None, **options: Any) -> Resizer:
     """Replace the shared engine with one on ``backend`` ("board", "emulator", "cpu", or an
     entry-point name; None: ``PYNQ_CV_BACKEND`` or auto). The old one is closed."""
     global _default
+    new = Resizer(backend, **options)  # outside the lock (see default_resizer)
     with _default_lock:
-        old, _default = _default, Resizer(backend, **options)
+        old, _default = _default, new
     if old is not None:
         old.close()
-    return _default
+    return new
 
 
 def _cv2_parameters(
@@ -139,15 +143,22 @@ resize.__signature__ = inspect.signature(_cv2_parameters).replace(  # type: igno
 def close_default() -> None:
     """Free the shared engine's buffers and board; the next eligible frame reopens it."""
     global _default
-    with _default_lock:
-        old = _default
-        if old is not None:
-            _default = Resizer(
-                old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
-                breaker=old.breaker, stats=old.stats, policy=old.policy,
-                calibration=old.calibration, planning=old.planning, fallback=old.fallback,
-                strict=old.strict, compare=old.compare, fps=old.fps, **old.backend_options,
-            )
-            old.breaker.reset()  # a fresh engine deserves a fresh chance
-    if old is not None:
+    old = _default
+    if old is None:
+        return
+    try:  # outside the lock (see default_resizer); the old engine is closed whatever happens
+        new: Resizer | None = Resizer(
+            old.requested, budget_bytes=old.budget_bytes, deadlines=old.deadlines,
+            breaker=old.breaker, stats=old.stats, policy=old.policy,
+            calibration=old.calibration, planning=old.planning, fallback=old.fallback,
+            strict=old.strict, compare=old.compare, fps=old.fps, **old.backend_options,
+        )
+    except BaseException:
+        new = None  # e.g. a setting that became invalid: the next frame makes a fresh one
+        raise
+    finally:
+        with _default_lock:
+            if _default is old:
+                _default = new
+        old.breaker.reset()  # a fresh engine deserves a fresh chance
         old.close()
