@@ -18,9 +18,8 @@ import json
 import logging
 import os
 import platform
-import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,6 +32,7 @@ import pynq_cv
 
 from . import calibration, routes
 from . import costs as cost_model
+from . import machine as machine_facts
 from .arith import resize_exact
 from .backends.board import PL_LOCK_KEY, emulated_pl, machine_has_pl
 from .costs import BoardCosts
@@ -40,7 +40,7 @@ from .cv2compat import CV2_RESIZE
 from .descriptors import descriptor_for
 from .envelope import Envelope
 from .pl_lock import holder_of, lock_path
-from .planner import Planner, resolve_policy
+from .planner import resolve_policy
 from .watch import difference
 
 logger = logging.getLogger("pynq_cv")
@@ -129,59 +129,18 @@ def _random_frame(rows: int, cols: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
 
 
-def cv2_baseline() -> dict[str, str]:
-    """cv2's CPU baseline and dispatched code paths, from its build information."""
-    text = cv2.getBuildInformation()
-    found = {}
-    for name, key in (("baseline", "Baseline"), ("dispatched", "Dispatched code generation"),
-                      ("parallel_framework", "Parallel framework")):
-        match = re.search(rf"^\s*{key}:\s*(.*)$", text, re.MULTILINE)
-        found[name] = match.group(1).strip() if match else "unknown"
-    return found
 
 
-def restore_cv2_threads(before: int) -> None:
-    """cv2's thread count back to what it was: OpenCV's default setting (-1) when the count
-    was the default one, else that count -- the doctor leaves no setting of its own behind."""
-    cv2.setNumThreads(-1)
-    if cv2.getNumThreads() != before:
-        cv2.setNumThreads(before)
 
 
-def cma_from_meminfo() -> dict[str, int] | None:
-    """CmaTotal and CmaFree in bytes from /proc/meminfo (None where the kernel has no CMA)."""
-    try:
-        text = Path("/proc/meminfo").read_text()
-    except OSError:
-        return None
-    found = {k: int(v) * 1024 for k, v in re.findall(r"^(Cma\w+):\s+(\d+) kB", text, re.M)}
-    return found or None
 
 
 # -- the routing map ------------------------------------------------------------------------------
 
 
-def route_rows(
-    costs: BoardCosts, clock_hz: int, shapes: Iterable[tuple[int, int, int, int]],
-    policy: str | None = None, modes: Iterable[str] = ("sync", "stream"),
-    envelope: Any = None,
-) -> list[dict[str, Any]]:
-    """The routing map: one row per shape and mode (a copied frame in and out) as the
-    planner decides it with ``costs`` -- ``routes.rows_for``'s rows (``pynq-cv plan``'s),
-    per input size, in the order of ``shapes``. A shape the overlay does not take is a cv2
-    row with the envelope's reason, still with the model's numbers (for the picture)."""
-    planner = Planner(costs, clock_hz, policy)
-    shapes, modes = [tuple(s) for s in shapes], list(modes)
-    by_input: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for in_rows, in_cols, out_rows, out_cols in shapes:
-        by_input.setdefault((in_rows, in_cols), []).append((out_cols, out_rows))
-    found: dict[tuple[Any, str], dict[str, Any]] = {}
-    for size, outputs in by_input.items():
-        for mode in modes:
-            rows = routes.rows_for(planner, envelope, size, outputs, mode, model_rejected=True)
-            for (out_cols, out_rows), row in zip(outputs, rows, strict=True):
-                found[(*size, out_rows, out_cols), mode] = row
-    return [found[sizes, mode] for sizes in shapes for mode in modes]
+
+route_rows = routes.rows_for_shapes  # the doctor's map is pynq-cv plan's rows
+
 
 
 def route_shapes() -> list[tuple[int, int, int, int]]:
@@ -315,13 +274,13 @@ class Doctor:
         env.update(
             versions=versions(),
             machine=platform.machine(), cpu_count=os.cpu_count(),
-            cv2_threads=cv2.getNumThreads(), cv2_cpu=cv2_baseline(),
-            cma=cma_from_meminfo(),
+            cv2_threads=cv2.getNumThreads(), cv2_cpu=machine_facts.cv2_baseline(),
+            cma=machine_facts.cma_from_meminfo(),
         )
         if machine_has_pl():  # board default: pl_lock
             env["pl_lock"] = {"file": str(lock_path(PL_LOCK_KEY)),
                               "holder_before": holder_of(lock_path(PL_LOCK_KEY))}
-            env["pl_loaded_before"] = _loaded_bitstream()
+            env["pl_loaded_before"] = machine_facts.loaded_bitstream()
         else:
             env["pl_lock"] = {"file": None, "holder_before": None,
                               "note": "no PL on this machine, so no PL lock"}
@@ -372,7 +331,7 @@ class Doctor:
                         row.update(model_ms=model.latency * 1e3, model_cpu_ms=model.cpu * 1e3)
                     rows.append(row)
         finally:
-            restore_cv2_threads(before)
+            machine_facts.restore_cv2_threads(before)
         self.found.update(calibration.cv2_constants(*FRAME_1080P, repeat))
 
     def step_buffers(self) -> None:
@@ -650,16 +609,6 @@ def _fps(fn: Callable[[np.ndarray], Any], feed: list[np.ndarray]) -> float:
     return len(feed) / max(time.perf_counter() - t0, 1e-9)
 
 
-def _loaded_bitstream() -> str | None:
-    """What pynq says the PL holds, read before anything is loaded (None if unknown)."""
-    try:
-        import pynq
-
-        from .backends.board import loaded_bitstream
-
-        return loaded_bitstream(pynq)
-    except Exception as exc:  # noqa: BLE001 -- an image without pynq, or a PL pynq cannot read
-        return f"unknown ({type(exc).__name__}: {exc})"
 
 
 def write_json(report: Report, path: Path) -> None:

@@ -9,6 +9,7 @@ descriptor deciding which sizes the PL takes at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import calibration
@@ -165,3 +166,26 @@ def markdown(result: dict[str, Any]) -> str:
             f"{num(row['pl_fps'], 0)} | {num(row['cv2_fps'], 0)} |"
         )
     return "\n".join(lines)
+
+
+def rows_for_shapes(
+    costs: BoardCosts, clock_hz: int, shapes: Iterable[tuple[int, int, int, int]],
+    policy: str | None = None, modes: Iterable[str] = ("sync", "stream"),
+    envelope: Any = None,
+) -> list[dict[str, Any]]:
+    """The routing map: one row per shape and mode (a copied frame in and out) as the
+    planner decides it with ``costs`` -- ``routes.rows_for``'s rows (``pynq-cv plan``'s),
+    per input size, in the order of ``shapes``. A shape the overlay does not take is a cv2
+    row with the envelope's reason, still with the model's numbers (for the picture)."""
+    planner = Planner(costs, clock_hz, policy)
+    shapes, modes = [tuple(s) for s in shapes], list(modes)
+    by_input: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for in_rows, in_cols, out_rows, out_cols in shapes:
+        by_input.setdefault((in_rows, in_cols), []).append((out_cols, out_rows))
+    found: dict[tuple[Any, str], dict[str, Any]] = {}
+    for size, outputs in by_input.items():
+        for mode in modes:
+            rows = rows_for(planner, envelope, size, outputs, mode, model_rejected=True)
+            for (out_cols, out_rows), row in zip(outputs, rows, strict=True):
+                found[(*size, out_rows, out_cols), mode] = row
+    return [found[sizes, mode] for sizes in shapes for mode in modes]
