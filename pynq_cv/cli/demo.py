@@ -149,8 +149,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(line)
     if info_now.get("plans") and not stats["pl"]:
         print("  (the board's cost model says cv2.resize is faster for these frames, so they "
-              "ran there; --policy pl sends them to the PL anyway, --policy offload when it "
-              "saves CPU time)")
+              "ran there; --policy pl sends them to the PL anyway; for a stream, "
+              "PYNQ_CV_POLICY=offload PYNQ_CV_FPS=N frees CPU when the PL keeps up with N fps)")
     if writer is not None:
         print(f"wrote                {args.output} ({fps:g} fps"
               f"{', as the source' if cap is not None else ''})")
