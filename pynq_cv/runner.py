@@ -119,10 +119,13 @@ def _ours(filename: str) -> bool:
 
 
 def _library(filename: str) -> bool:
-    """A frame of the standard library or an installed package (which ours may call)."""
+    """A frame of the standard library or an installed package (which ours may call),
+    including their generated code (``<frozen ...>``, numpy 1.21's ``<__array_function__
+    internals>``); never code the script compiled itself (``<string>``, ``<stdin>``)."""
+    if filename.startswith("<"):
+        return filename not in ("<string>", "<stdin>")
     path = os.path.abspath(filename)
-    return filename.startswith("<frozen ") or any(
-        path.startswith(root) for root in _LIBRARY_ROOTS)
+    return any(path.startswith(root) for root in _LIBRARY_ROOTS)
 
 
 def _theirs(tb: TracebackType | None) -> TracebackType | None:

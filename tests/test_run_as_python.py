@@ -213,3 +213,21 @@ def test_a_library_callback_of_the_script_keeps_its_frames():
             files.append(tb.tb_frame.f_code.co_filename)
             tb = tb.tb_next
     assert "/nonexistent/script.py" in files and __file__ in files
+
+
+def test_generated_library_frames_our_code_called_are_not_the_scripts():
+    """numpy 1.21 runs ``np.copyto`` through ``<__array_function__ internals>``: a Ctrl-C
+    landing there, inside pynq_cv's frame, shows the script's frame only."""
+    from types import SimpleNamespace
+
+    from pynq_cv import runner
+
+    script = "/tmp/the_script.py"
+    names = [script, runner.__file__, "<__array_function__ internals>"]
+    chain = None
+    for filename in reversed(names):  # a fake traceback: script -> pynq_cv -> generated
+        chain = SimpleNamespace(tb_frame=SimpleNamespace(f_code=SimpleNamespace(
+            co_filename=filename)), tb_next=chain)
+    kept = runner._theirs(chain)
+    assert kept.tb_frame.f_code.co_filename == script and kept.tb_next is None
+    assert not runner._library("<string>") and runner._library("<frozen runpy>")
