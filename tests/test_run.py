@@ -179,8 +179,9 @@ def test_ctrl_c_gives_the_scripts_traceback_and_pythons_status(tmp_path):
         print("ready", flush=True)
         time.sleep(60)
         """)
-    alone = interrupted("wait.py", cwd=tmp_path)
-    status, _, err = interrupted("-m", "pynq_cv", "run", "wait.py", cwd=tmp_path)
+    # a moment after "ready", so both land in the sleep (the traceback's line is the same)
+    alone = interrupted("wait.py", cwd=tmp_path, delay=0.3)
+    status, _, err = interrupted("-m", "pynq_cv", "run", "wait.py", cwd=tmp_path, delay=0.3)
     assert status == alone[0] != 0  # killed by SIGINT, as Python ends (a shell shows 130)
     assert err == alone[2]
     assert err.startswith("Traceback") and 'wait.py", line ' in err
