@@ -182,6 +182,17 @@ PY
 '
 
 phase "tests"
-in_arm "cd /src && timeout 2400 python -m pytest -p no:cacheprovider -rs $tests"
+# qemu-user now and then crashes a multi-threaded process by a signal (a SIGSEGV with no
+# Python frame in the thread that died; not reproducible on rerun, never seen natively).
+# A run killed by a signal is run once more and says so; a failing test, or a second
+# crash, fails the environment.
+status=0
+in_arm "cd /src && timeout 2400 python -m pytest -p no:cacheprovider -rs $tests" || status=$?
+if [ "$status" -ge 128 ] && [ "$status" -ne 137 ]; then
+  echo "$arch: the test process died of signal $((status - 128)) under qemu: running the suite once more"
+  status=0
+  in_arm "cd /src && timeout 2400 python -m pytest -p no:cacheprovider -rs $tests" || status=$?
+fi
+[ "$status" -eq 0 ] || exit "$status"
 
 phase "done"
