@@ -21,9 +21,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import pynq_cv
+from pynq_cv import calibration
 from pynq_cv import planner as planner_mod
 from pynq_cv.costs import LENT_CACHEABLE
+from pynq_cv.descriptors import descriptor_for
+from pynq_cv.envelope import Envelope
 
 BOARDS = ("Pynq-Z2", "KV260")
 INPUTS = [(480, 640), (720, 1280), (1080, 1920), (2160, 3840)]
@@ -42,17 +44,20 @@ def plans(
     board: str, policy: str, fps: float | None = None, short: bool = False,
 ) -> Iterator[Any]:
     """Every plan the board's engine makes over the sweep's eligible size pairs: copied and
-    zero copy (a lent input of the kind ``lend`` gives), one call and pipelined."""
-    with pynq_cv.Resizer("emulator", board=board, policy=policy, fps=fps) as rz:
-        engine = rz.open().engine
-        planner = engine.planner
-        for sizes in pairs(short):
-            if engine.envelope.size_reason(*sizes) is not None:
-                continue
-            for copies in (True, False):
-                src_cacheable = True if copies else LENT_CACHEABLE["input"]
-                for pipelined in (False, True):
-                    yield planner.plan((sizes, copies, copies, pipelined, src_cacheable))
+    zero copy (a lent input of the kind ``lend`` gives), one call and pipelined. Planned as
+    an engine plans (the board's descriptor, envelope and costs), without opening a board:
+    planning needs none, and a 32-bit host's address space has no room for many."""
+    desc = descriptor_for(board)
+    costs, _ = calibration.costs_for(desc.board, "emulator", None, desc.cpu_family)
+    planner = planner_mod.Planner(costs, desc.clock_hz, policy, fps=fps)
+    envelope = Envelope.from_descriptor(desc)
+    for sizes in pairs(short):
+        if envelope.size_reason(*sizes) is not None:
+            continue
+        for copies in (True, False):
+            src_cacheable = True if copies else LENT_CACHEABLE["input"]
+            for pipelined in (False, True):
+                yield planner.plan((sizes, copies, copies, pipelined, src_cacheable))
 
 
 def chosen(plan: Any) -> tuple[float, float, float]:

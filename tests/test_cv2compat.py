@@ -9,6 +9,8 @@ More examples with PYNQ_CV_HYPOTHESIS_EXAMPLES=N.
 
 from __future__ import annotations
 
+import platform
+
 import cv2
 import numpy as np
 import pytest
@@ -123,6 +125,18 @@ src_shapes_any = st.one_of(
 )
 
 
+# Debian's OpenCV 4.6 on ARM (the CI environments under qemu) segfaults inside cv2.resize on
+# some of these malformed argument sets (a crash of cv2 itself, in the suite's full run:
+# the process dies, no exception to compare). The covered arguments above and every fixed
+# case below still run there; this property runs on every other OpenCV.
+CV2_CRASHES_ON_GARBAGE = (
+    platform.machine() in ("armv7l", "aarch64")
+    and tuple(int(x) for x in cv2.__version__.split(".")[:2]) < (4, 7)
+)
+
+
+@pytest.mark.skipif(CV2_CRASHES_ON_GARBAGE, reason="OpenCV 4.6 on ARM segfaults on some "
+                    "malformed cv2.resize arguments (a cv2 crash, not a pynq_cv rule)")
 @EXAMPLES
 @given(src_shapes_any, dsizes_any, st.one_of(factors_covered, anything),
        st.one_of(factors_covered, anything))
