@@ -7,13 +7,15 @@ stays lost until a reboot. So the pool allocates a buffer once per (shape, dtype
 out again and again, keeps the total under a budget by freeing the least recently used idle
 buffers, and frees everything at ``close()``.
 
-Nothing here blocks waiting for memory: when the budget or the CMA is full the pool raises
-``PoolExhausted`` at once, and the caller computes the frame on the CPU instead.
+A frame never waits for memory: when the budget or the CMA is full the pool raises
+``PoolExhausted`` at once, and the caller computes the frame on the CPU instead. Only
+``lend`` may wait, briefly, for frames in flight to give budget back.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -222,13 +224,37 @@ class BufferPool:
         finally:
             self.release(buf)
 
-    def lend(self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None) -> Any:
+    def lend(
+        self, shape: Any, dtype: Any = np.uint8, cacheable: bool | None = None,
+        wait: float = 0.0,
+    ) -> Any:
         """A buffer for the user to fill in place (zero copy: decode a camera frame into it).
 
         Same as ``acquire``, but meant to leave the library: it counts as in use, is never
         evicted or reused, until ``give_back(buf)``. A frame that lives in it is recognised
         by ``owns`` and goes to the PL without a copy.
+
+        The one place the pool waits: a frame has the CPU to fall back to, a lend has
+        nothing, so when frames in flight hold the budget a lend polls for up to ``wait``
+        seconds for them to give it back (they do when they finish) before it raises
+        ``PoolExhausted``. It raises at once when waiting cannot help: lent buffers alone
+        leave no room.
         """
+        deadline = time.monotonic() + wait
+        pause = 0.0005
+        while True:
+            try:
+                return self._lend_now(shape, dtype, cacheable)
+            except PoolExhausted as exc:
+                if exc.reason != "budget" or not self._locked(self._frames_hold_room, exc.nbytes):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.01)
+
+    def _lend_now(self, shape: Any, dtype: Any, cacheable: bool | None) -> Any:
         holder = _Anonymous()
         try:  # an interrupt before the caller has the buffer gives it back
             buf = self.acquire(shape, dtype, cacheable, holder)
@@ -344,6 +370,11 @@ class BufferPool:
     def _in_use_bytes(self) -> int:
         reserved = sum(nbytes for _, nbytes in self._reserved.values())
         return sum(e.nbytes for e in self._out.values()) + reserved
+
+    def _frames_hold_room(self, nbytes: int) -> bool:
+        """Would ``nbytes`` fit once every frame gives back what it holds (lent buffers stay)?"""
+        lent = sum(e.nbytes for e in self._out.values() if e.lent)
+        return not self._closed and lent + nbytes <= self.budget_bytes
 
     def _stats(self) -> dict[str, Any]:
         live, in_use = self._live_bytes(), self._in_use_bytes()

@@ -68,6 +68,10 @@ REPROGRAM_ENV = "PYNQ_CV_REPROGRAM"  # read by backends/board.py at open
 _NDARRAY = np.ndarray
 _log = logging.getLogger("pynq_cv")
 FALLBACKS = ("exact", "cv2")
+LEND_WAIT_SECONDS = 1.0
+"""How long ``lend`` waits for frames in flight to give budget back: any frame on any
+shipped board finishes well within it (a KV260's 4K input is 83 ms at the IP), and a lend
+that cannot succeed still answers within a second."""
 
 
 class Resizer(FrameSteps):
@@ -401,7 +405,9 @@ class Resizer(FrameSteps):
         ``cacheable`` says: an input is write-combined (a decoder writes each byte once, and
         the DMA needs no flush), an output cacheable (the CPU reads it, after one
         invalidate); the plan models the kind of the buffer a frame actually comes in.
-        Raises ``BackendUnavailable`` when there is no PL path.
+        Raises ``BackendUnavailable`` when there is no PL path, and ``PoolExhausted`` when
+        the budget has no room: at once if lent buffers fill it, else after waiting up to
+        ``LEND_WAIT_SECONDS`` for frames in flight to give their buffers back.
         """
         engine = self._ensure_engine()
         if engine is None:
@@ -410,7 +416,8 @@ class Resizer(FrameSteps):
             raise ValueError(f"role must be 'input' or 'output', got {role!r}")
         if cacheable is None:
             cacheable = LENT_CACHEABLE[role]
-        return engine.pool.lend(tuple(shape), np.dtype(dtype), bool(cacheable))
+        return engine.pool.lend(tuple(shape), np.dtype(dtype), bool(cacheable),
+                                wait=LEND_WAIT_SECONDS)
 
     def give_back(self, buffer: np.ndarray) -> None:
         """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is

@@ -222,6 +222,37 @@ def test_exhausted_when_buffers_in_use_hold_the_budget(cma):
     del b
 
 
+def test_lend_waits_for_a_frame_to_give_budget_back(cma):
+    pool = BufferPool(cma.allocate, budget_bytes=1000)
+    frame = pool.acquire((800,))  # a frame in flight holds the budget
+    threading.Timer(0.05, pool.release, (frame,)).start()
+    lent = pool.lend((500,), wait=5.0)  # a frame has the CPU, a lend nothing: it waits
+    assert lent.shape == (500,) and pool.is_lent(lent)
+    check_books(pool, cma)
+
+
+def test_lend_gives_up_after_its_wait_when_a_frame_keeps_its_buffer(cma):
+    pool = BufferPool(cma.allocate, budget_bytes=1000)
+    frame = pool.acquire((800,))
+    started = time.monotonic()
+    with pytest.raises(PoolExhausted, match="buffers in use hold the budget"):
+        pool.lend((500,), wait=0.05)
+    assert time.monotonic() - started >= 0.05  # it did wait
+    assert check_books(pool, cma)["in_use"] == 1  # nothing left behind by the waits
+    pool.release(frame)
+
+
+def test_lend_raises_at_once_when_lent_buffers_fill_the_budget(cma):
+    pool = BufferPool(cma.allocate, budget_bytes=1000)
+    pool.lend((800,))  # only the user gives a lent buffer back: waiting cannot help
+    started = time.monotonic()
+    with pytest.raises(PoolExhausted):
+        pool.lend((500,), wait=30.0)
+    assert time.monotonic() - started < 10.0  # not the 30 s wait (a bound, not a speed)
+    with pytest.raises(PoolExhausted, match="larger than the whole budget"):
+        pool.lend((1001,), wait=30.0)
+
+
 def test_buffer_larger_than_the_whole_budget_raises_at_once(cma):
     pool = BufferPool(cma.allocate, budget_bytes=1000)
     pool.release(pool.acquire((100,)))
