@@ -124,6 +124,16 @@ def _int32(value: Any) -> int | None:
     return value if _INT32_MIN <= value < _INT32_END else None
 
 
+def int_argument(value: Any) -> int | None:
+    """The int cv2 reads from an integer argument such as ``interpolation`` (an int, an
+    ``IntEnum``, a numpy integer; never a bool, which cv2 refuses), else None."""
+    if type(value) is int:
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
 def _double(value: Any) -> float | None:
     if value is None:
         return 0.0

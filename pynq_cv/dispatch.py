@@ -113,7 +113,9 @@ def resize(*args: Any, **kwargs: Any) -> np.ndarray:
                 reason = "channels"
             else:
                 interpolation = args[5] if n == 6 else _INTER_LINEAR
-                if interpolation.__class__ is not int or interpolation not in engine.interpolations:
+                if interpolation.__class__ is not int:
+                    return resizer.resize(*args)  # np.int32(1), an IntEnum: the full check
+                if interpolation not in engine.interpolations:
                     reason = "interpolation"
                 elif src.shape[2] != engine.channels:
                     reason = "channels"

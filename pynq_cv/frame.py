@@ -152,7 +152,9 @@ class FrameSteps:
         if engine is None:
             return self.off_reason or "no_backend"
         env = engine.envelope
-        if type(interp) is not int or interp not in env.interpolations:
+        if type(interp) is not int:
+            interp = cv2compat.int_argument(interp)  # np.int32(1) is INTER_LINEAR to cv2 too
+        if interp not in env.interpolations:
             return "interpolation"
         if src.shape[2] != env.channels:
             return "channels"

@@ -324,11 +324,12 @@ class Resizer(FrameSteps):
         reason = self.off_reason
         if reason is None:
             engine = self.engine
-            if engine is None or src.__class__ is not _NDARRAY or dst is not None:
+            if (engine is None or src.__class__ is not _NDARRAY or dst is not None
+                    or interpolation.__class__ is not int):
                 reason = self._plan(src, dsize, dst, fx, fy, interpolation)
             elif src.ndim != 3:
                 reason = "channels"
-            elif interpolation.__class__ is not int or interpolation not in engine.interpolations:
+            elif interpolation not in engine.interpolations:
                 reason = "interpolation"
             elif src.shape[2] != engine.channels:
                 reason = "channels"

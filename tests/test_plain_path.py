@@ -4,6 +4,8 @@ full admission (``_plan``) and returns exactly cv2's output."""
 
 from __future__ import annotations
 
+import enum
+
 import cv2
 import numpy as np
 import pytest
@@ -82,3 +84,25 @@ def test_an_eligible_frame_still_reaches_the_pl_by_each_way(way):
     _run(way, rz, (BGR, (16, 12)), {})
     _run(way, rz, (BGR, (16, 12)), {"interpolation": cv2.INTER_LINEAR})
     assert rz.stats.snapshot()["pl"] == 2
+
+
+class _Inter(enum.IntEnum):
+    LINEAR = cv2.INTER_LINEAR
+    NEAREST = cv2.INTER_NEAREST
+
+
+@pytest.mark.parametrize("way", ["Resizer.resize", "pynq_cv.resize", "patched cv2.resize"])
+def test_an_integer_cv2_reads_as_inter_linear_is_inter_linear_by_each_way(way):
+    """cv2 reads numpy integers and IntEnums as ints: so does the admission (positional too)."""
+    rz = pynq_cv.use_backend("emulator", policy="pl")
+    rz.open()
+    for value in (np.int32(1), np.int64(1), np.uint8(1), _Inter.LINEAR):
+        _run(way, rz, (BGR, (16, 12)), {"interpolation": value})
+        _run(way, rz, (BGR, (16, 12), None, 0, 0, value), {})
+    for value in (np.int32(0), _Inter.NEAREST):
+        out = _run(way, rz, (BGR, (16, 12)), {"interpolation": value})
+        np.testing.assert_array_equal(out, CV2_RESIZE(BGR, (16, 12), interpolation=0))
+    snap = rz.stats.snapshot()
+    assert snap["pl"] == 8 and snap["fallback"] == {"interpolation": 2}, snap
+    with pytest.raises(cv2.error):  # a bool is no integer to cv2, nor to us
+        _run(way, rz, (BGR, (16, 12)), {"interpolation": True})
