@@ -59,6 +59,7 @@ from .frame import EXACT_REASONS, FrameSteps, Ticket, under
 from .log import debug_on, logger, on_level_change
 from .planner import resolve_fps, resolve_policy
 from .pool import BufferPool, PoolClosed, PoolExhausted
+from .settings import check_names
 from .telemetry import FOLD_AT, Stats
 from .turn import Turn
 from .watch import COMPARE_ENV, LOG_ONLY, STRICT_ENV, Watch, env_flag
@@ -175,6 +176,7 @@ class Resizer(FrameSteps):
         self._reasons: dict[tuple[int, int, int, int], str | None] = {}
         self._warned: set[str] = set()
         self._fresh_locks()
+        check_names()
         self.strict = env_flag(STRICT_ENV) if strict is None else bool(strict)
         self.compare = env_flag(COMPARE_ENV) if compare is None else bool(compare)
         if reprogram is None:

@@ -3,7 +3,9 @@
 A switch with a value pynq_cv does not know raises ``SettingError`` in one line naming the
 variable, its value, the values it takes and the nearest one ("did you mean"): a typo such
 as ``PYNQ_CV_STRICT=ture`` must not silently leave strict mode off in a CI that relies on it.
-An unset or empty variable means the default.
+An unset or empty variable means the default. A ``PYNQ_CV_*`` name pynq_cv does not read
+(``PYNQ_CV_STICT=1``) gets one WARNING through the ``pynq_cv`` logger when an engine is made,
+with the nearest name: not an error, since another version of pynq_cv may read it.
 
 ``PYNQ_CV_LOG`` is applied when pynq_cv is imported, where an exception would be a
 traceback out of ``import``; a bad value is kept and raised when the first engine is made
@@ -13,6 +15,7 @@ traceback out of ``import``; a bad value is kept and raised when the first engin
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Sequence
 
@@ -20,6 +23,14 @@ from .errors import SettingError
 
 ON = ("1", "true", "yes", "on")
 OFF = ("0", "false", "no", "off")
+
+NAMES = ("PYNQ_CV_BACKEND", "PYNQ_CV_BITSTREAM", "PYNQ_CV_BOARD", "PYNQ_CV_CALIBRATION",
+         "PYNQ_CV_COMPARE", "PYNQ_CV_FPS", "PYNQ_CV_LOCK_DIR", "PYNQ_CV_LOG",
+         "PYNQ_CV_POLICY", "PYNQ_CV_REPROGRAM", "PYNQ_CV_STRICT")
+"""Every switch pynq_cv reads (tests/test_settings.py checks the list against the code)."""
+SUITE_NAMES = ("PYNQ_CV_FORKS", "PYNQ_CV_HYPOTHESIS_EXAMPLES", "PYNQ_CV_REQUIRE_PYNQ",
+               "PYNQ_CV_SOAK_SECONDS")
+"""The test suite's and CI's own switches: not pynq_cv's, but no typo either."""
 
 _deferred: list[SettingError] = []  # import-time errors, raised when an engine is made
 
@@ -58,3 +69,19 @@ def check_deferred() -> None:
     """Raise the first import-time switch error, if any (the value is still wrong)."""
     if _deferred:
         raise _deferred[0]
+
+
+_named: set[str] = set()  # unknown names already warned about
+
+
+def check_names() -> None:
+    """One WARNING per unknown ``PYNQ_CV_*`` variable in the environment, naming the nearest."""
+    known = NAMES + SUITE_NAMES
+    for name in os.environ:
+        if name.startswith("PYNQ_CV_") and name not in known and name not in _named:
+            _named.add(name)
+            near = difflib.get_close_matches(name, NAMES, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            logging.getLogger("pynq_cv").warning(
+                "pynq_cv: %s is set but is not a pynq_cv setting (%spynq_cv reads %s)",
+                name, hint, ", ".join(NAMES))

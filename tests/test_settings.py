@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import pathlib
+import re
 
 import pytest
 
@@ -136,3 +138,41 @@ def test_a_missing_calibration_file_is_said_once_and_never_an_error_under_w_erro
     assert "(32, 32, 3)" in done.stdout
     said = [line for line in done.stderr.splitlines() if "PYNQ_CV_CALIBRATION" in line]
     assert len(said) == 1 and "missing.json" in said[0], done.stderr
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NAME = re.compile(r"PYNQ_CV_[A-Z0-9_]*[A-Z0-9]")
+
+
+def _names_in(*parts: str) -> set[str]:
+    found: set[str] = set()
+    for part in parts:
+        for path in (ROOT / part).rglob("*"):
+            if path.name == "settings.py" or path.name == "test_settings.py":
+                continue  # the lists themselves, and this test's typo
+            if path.suffix in (".py", ".sh", "") and path.is_file():
+                found |= set(NAME.findall(path.read_text(errors="replace")))
+    return found
+
+
+def test_the_known_names_are_exactly_the_switches_the_code_reads():
+    from pynq_cv import settings
+
+    assert _names_in("pynq_cv") == set(settings.NAMES)
+    suite = _names_in("tests", ".ci", "benchmarks", "examples") - set(settings.NAMES)
+    assert suite == set(settings.SUITE_NAMES)
+
+
+def test_an_unknown_pynq_cv_name_is_named_once_with_the_nearest(monkeypatch, caplog):
+    from pynq_cv import settings
+
+    monkeypatch.setattr(settings, "_named", set())
+    monkeypatch.setenv("PYNQ_CV_STICT", "1")
+    monkeypatch.setenv("PYNQ_CV_SOAK_SECONDS", "3")  # the suite's own: no warning
+    with caplog.at_level("WARNING", logger="pynq_cv"):
+        pynq_cv.Resizer("cpu")
+        pynq_cv.Resizer("cpu")
+    said = [r.getMessage() for r in caplog.records if "not a pynq_cv setting" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "PYNQ_CV_STICT" in said[0] and "did you mean PYNQ_CV_STRICT?" in said[0]
+    assert "SOAK" not in said[0]
