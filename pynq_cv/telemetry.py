@@ -21,7 +21,7 @@ frame_observer: FrameObserver | None = None
 
 
 EMULATOR_NOTICE = (
-    "pynq_cv: cv2.resize frames run on pynq_cv's board emulator, not a PYNQ board: "
+    "pynq_cv: frames for the PL run on pynq_cv's board emulator, not a PYNQ board: "
     "the IP's arithmetic, up to 1 apart from cv2.resize per pixel, and slower "
     "than cv2 on this machine; PYNQ_CV_BACKEND=cpu gives plain cv2.resize"
 )

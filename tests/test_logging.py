@@ -120,11 +120,11 @@ def test_nothing_is_printed_unless_pynq_cv_log_asks(level, lines):
     assert len(err) == lines, done.stderr
     notice = [line for line in err if "board emulator" in line]
     assert len(notice) == 1 and "PYNQ_CV_BACKEND=cpu" in notice[0]
-    assert notice[0].startswith("pynq_cv: " if level is None else "pynq_cv WARNING: cv2.resize")
+    assert notice[0].startswith("pynq_cv: " if level is None else "pynq_cv WARNING: frames for the PL")
     assert all(line.startswith("pynq_cv") for line in err)
     if level == "debug":  # (INFO: no fault, no recovery, the backend asked for: nothing)
         assert err[0].startswith("pynq_cv DEBUG: backend emulator: ")
-        assert err[1].startswith("pynq_cv WARNING: cv2.resize frames run on pynq_cv's board")
+        assert err[1].startswith("pynq_cv WARNING: frames for the PL run on pynq_cv's board")
         assert err[2].startswith("pynq_cv DEBUG: resize 48x64x3 uint8 -> 24x32: PL")
         assert err[3].startswith("pynq_cv DEBUG: resize 48x64 uint8 -> 24x32: CPU, channels")
 
