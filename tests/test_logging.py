@@ -120,7 +120,8 @@ def test_nothing_is_printed_unless_pynq_cv_log_asks(level, lines):
     assert len(err) == lines, done.stderr
     notice = [line for line in err if "board emulator" in line]
     assert len(notice) == 1 and "PYNQ_CV_BACKEND=cpu" in notice[0]
-    assert notice[0].startswith("pynq_cv: " if level is None else "pynq_cv WARNING: frames for the PL")
+    start = "pynq_cv: " if level is None else "pynq_cv WARNING: frames for the PL"
+    assert notice[0].startswith(start)
     assert all(line.startswith("pynq_cv") for line in err)
     if level == "debug":  # (INFO: no fault, no recovery, the backend asked for: nothing)
         assert err[0].startswith("pynq_cv DEBUG: backend emulator: ")

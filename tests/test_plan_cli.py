@@ -115,6 +115,17 @@ def test_the_picture_is_a_png_with_both_paths_drawn(model_env, tmp_path, capsys)
     assert (31, 119, 180) in colours and (230, 120, 20) in colours  # the PL and cv2 lines
 
 
+def test_x_labels_that_would_overlap_go_on_separate_lines():
+    from pynq_cv.cli.plan import label_lines
+
+    spans = [(0, 40, "320x240"), (30, 70, "608x608"), (35, 75, "640x480"), (200, 240, "1280x720")]
+    lines = label_lines(spans)
+    assert lines == [0, 1, 2, 0]
+    for (s1, e1, _), l1 in zip(spans, lines, strict=True):
+        for (s2, _, _), l2 in zip(spans, lines, strict=True):
+            assert not (l1 == l2 and s1 < s2 < e1 + 6), (s1, s2)
+
+
 def test_bad_arguments_end_in_one_line(model_env, capsys):
     assert main(["plan", "--board", "NoSuchBoard", "--input", "640x480"]) == 2
     err = capsys.readouterr().err

@@ -103,6 +103,20 @@ def text(result: dict[str, Any]) -> str:
     return f"{PROG} plan: {title(result)}\n{format_table(rows)}\n{note}"
 
 
+def label_lines(spans: list[tuple[float, float, str]], lines: int = 3, gap: float = 6) -> list[int]:
+    """The line (0: nearest the axis) for each x label, spans (start, end) in x order, so
+    that no two labels on a line overlap (640x480 next to 608x608); past ``lines`` a label
+    takes the line whose last label ends first."""
+    ends = [-math.inf] * lines
+    chosen = []
+    for start, end, _ in spans:
+        free = [i for i in range(lines) if ends[i] + gap <= start]
+        line = free[0] if free else min(range(lines), key=ends.__getitem__)
+        ends[line] = end
+        chosen.append(line)
+    return chosen
+
+
 def draw(result: dict[str, Any], path: str) -> None:
     """Output size (pixels, log scale) against modelled ms per frame (log scale) for both
     paths, each with its range as a band; the chosen path's points filled, uncertain ones
@@ -156,11 +170,15 @@ def draw(result: dict[str, Any], path: str) -> None:
         _, y = xy(pixels[0], 10.0 ** decade)
         pen.line((left, y, width - right, y), fill=(225, 225, 225))
         pen.text((8, y - 6), f"{10.0 ** decade:g} ms", fill=(0, 0, 0))
+    spans = []
     for px, row in zip(pixels, rows, strict=True):
         x, _ = xy(px, 1.0)
         pen.line((x, top, x, height - bottom), fill=(240, 240, 240))
         label = row["shape"].split("->")[1]
-        pen.text((x - 3 * len(label), height - bottom + 6), label, fill=(0, 0, 0))
+        half = pen.textlength(label) / 2
+        spans.append((x - half, x + half, label))
+    for (start, _, label), line in zip(spans, label_lines(spans), strict=True):
+        pen.text((start, height - bottom + 6 + 12 * line), label, fill=(0, 0, 0))
     for which, key in (("pl", "pl"), ("cpu", "cv2")):
         colour = COLOURS[which]
         band = tuple(min(255, c + (255 - c) * 2 // 3) for c in colour)
