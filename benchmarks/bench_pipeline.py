@@ -68,7 +68,8 @@ def run(short: bool = False) -> list[dict]:
             planner = rz.engine.planner
             sizes = (*in_hw, *out_hw)
             board_floor = {
-                copies: max(modelled, planner.plan((sizes, copies, copies, True, True)).pl.cpu)
+                copies: max(modelled,
+                            planner.plan((sizes, copies, copies, True, True, True)).pl.cpu)
                 for copies in (True, False)
             }
         row = {

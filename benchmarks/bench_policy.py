@@ -56,8 +56,10 @@ def plans(
             continue
         for copies in (True, False):
             src_cacheable = True if copies else LENT_CACHEABLE["input"]
+            dst_cacheable = True if copies else LENT_CACHEABLE["output"]
             for pipelined in (False, True):
-                yield planner.plan((sizes, copies, copies, pipelined, src_cacheable))
+                yield planner.plan((sizes, copies, copies, pipelined, src_cacheable,
+                                    dst_cacheable))
 
 
 def chosen(plan: Any) -> tuple[float, float, float]:

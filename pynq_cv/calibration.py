@@ -318,15 +318,16 @@ def plan_measurer(engine: Any, repeat: int = 3) -> Measure:
     def measure_shape(
         key: Any, pl: PathCost, cv2_model: PathCost
     ) -> tuple[PathCost, PathCost, str]:
-        sizes, copy_in, copy_out, _, src_cacheable = key
+        sizes, copy_in, copy_out, _, src_cacheable, dst_cacheable = key
         in_rows, in_cols, out_rows, out_cols = sizes
         scratch = np.random.default_rng(2).integers(0, 256, (in_rows, in_cols, 3), np.uint8)
         pool, planner = engine.pool, engine.planner
         # the buffers the plan is for: the pool's kinds, or the kind the caller's frame
         # lives in (a lent write-combined input is slow for cv2 to read, fast to write)
         in_kind = planner.in_cacheable if copy_in else src_cacheable
+        out_kind = planner.out_cacheable if copy_out else dst_cacheable
         with pool.lease((in_rows, in_cols, 3), cacheable=in_kind) as in_buf, \
-                pool.lease((out_rows, out_cols, 3), cacheable=planner.out_cacheable) as out_buf:
+                pool.lease((out_rows, out_cols, 3), cacheable=out_kind) as out_buf:
             out = np.empty((out_rows, out_cols, 3), np.uint8)
 
             def pl_frame() -> float:

@@ -190,8 +190,10 @@ class FrameSteps:
                 return "dst"
         # The routing plan: fixed per shape, so the path never depends on timing or load.
         zero_in = hasattr(src, "physical_address")
-        key = (sizes, not zero_in, not hasattr(target, "physical_address"), pipelined,
-               getattr(src, "cacheable", True) if zero_in else True)
+        zero_out = hasattr(target, "physical_address")
+        key = (sizes, not zero_in, not zero_out, pipelined,
+               getattr(src, "cacheable", True) if zero_in else True,
+               getattr(target, "cacheable", True) if zero_out else True)
         plan = engine.planner.kept(key) or self._new_plan(engine, key)
         if plan.reason is not None:
             return plan.reason

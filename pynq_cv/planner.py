@@ -53,8 +53,10 @@ REASONS = {
 }
 MAX_PLANS = 4096  # plans beyond this keep their decision, not their cost breakdown
 
-# (in rows, in cols, out rows, out cols), copied in?, copied out?, pipelined?, src cacheable?
-PlanKey = tuple[tuple[int, int, int, int], bool, bool, bool, bool]
+# (in rows, in cols, out rows, out cols), copied in?, copied out?, pipelined?, and the kinds
+# of the caller's source and dst (cacheable?): cv2 reads the source where it lives, and the
+# DMA writes a dst used in place (zero copy out) -- a plain array is cacheable
+PlanKey = tuple[tuple[int, int, int, int], bool, bool, bool, bool, bool]
 # measure(key, modelled PL, modelled cv2) -> (PL, cv2, basis)
 Measure = Callable[[PlanKey, PathCost, PathCost], tuple[PathCost, PathCost, str]]
 
@@ -142,7 +144,8 @@ class Plan:
     reason: str | None  # the fallback reason when path == "cpu"
     pl: PathCost
     cv2: PathCost
-    in_cacheable: bool  # pool buffer kinds chosen by role
+    in_cacheable: bool  # the kinds of the buffers the DMA meets: the pool's by role, or the
+    # caller's own buffer used in place
     out_cacheable: bool
     basis: str  # "model", "calibration", "measured", "measured (emulated)", ...
     uncertain: bool = False  # the decision differs across the constants' ranges
@@ -156,7 +159,7 @@ class Plan:
         return period(self.pl, self.key[3])
 
     def describe(self) -> dict[str, Any]:
-        (ir, ic, orow, ocol), copy_in, copy_out, pipelined, _ = self.key
+        (ir, ic, orow, ocol), copy_in, copy_out, pipelined, _, _ = self.key
         return {
             "shape": f"{ic}x{ir}->{ocol}x{orow}",
             "mode": "pipelined" if pipelined else "sync",
@@ -249,22 +252,25 @@ class Planner:
         plans = plans if count is None else plans[-count:]
         return [plan.describe() for plan in plans]
 
-    def _costs(self, costs: BoardCosts, key: PlanKey, in_cached: bool) -> tuple[PathCost, PathCost]:
-        sizes, copy_in, copy_out, _, src_cacheable = key
+    def _costs(
+        self, costs: BoardCosts, key: PlanKey, in_cached: bool, out_cached: bool,
+    ) -> tuple[PathCost, PathCost]:
+        sizes, copy_in, copy_out, _, src_cacheable, _ = key
         pl = cost_model.pl_cost(
             costs, sizes, self.clock_hz, copy_in=copy_in, copy_out=copy_out,
-            in_cacheable=in_cached, out_cacheable=self.out_cacheable,
+            in_cacheable=in_cached, out_cacheable=out_cached,
         )
         return pl, cost_model.cv2_cost(costs, sizes, src_cacheable=src_cacheable)
 
     def _make(self, key: PlanKey) -> Plan:
-        _, copy_in, _, pipelined, src_cacheable = key
+        _, copy_in, copy_out, pipelined, src_cacheable, dst_cacheable = key
         policy = effective_policy(self.policy, pipelined)
         basis = _basis(self.costs)
         if self.unmodelled and policy != "cpu":
             policy, basis = "pl", "no cost model (policy pl)"
         in_cached = self.in_cacheable if copy_in else src_cacheable
-        pl, cv2 = self._costs(self.costs, key, in_cached)
+        out_cached = self.out_cacheable if copy_out else dst_cacheable
+        pl, cv2 = self._costs(self.costs, key, in_cached, out_cached)
         corners = None
         if self.measure is not None and policy not in ("pl", "cpu"):
             try:
@@ -275,14 +281,14 @@ class Planner:
         uncertain = False
         if not basis.startswith("measured") and self.costs.has_ranges:
             corners = (
-                self._costs(self.costs.corner("pl"), key, in_cached),
-                self._costs(self.costs.corner("cpu"), key, in_cached),
+                self._costs(self.costs.corner("pl"), key, in_cached, out_cached),
+                self._costs(self.costs.corner("cpu"), key, in_cached, out_cached),
             )
             ends = {decide(policy, pipelined, p, c, self.fps) is None for p, c in corners}
             uncertain = len(ends) > 1
         return Plan(
             key, policy, "pl" if reason is None else "cpu", reason,
-            pl, cv2, in_cached, self.out_cacheable, basis, uncertain, self.fps,
+            pl, cv2, in_cached, out_cached, basis, uncertain, self.fps,
             self.costs.machine, corners,
         )
 

@@ -104,8 +104,10 @@ def rows_for(
                        ip_ms=None, pl_period_ms=None)
             rows.append(row)
             continue
-        src_cacheable = LENT_CACHEABLE["input"] if zero_copy else True  # a lent input's kind
-        plan = planner.plan((sizes, not zero_copy, not zero_copy, pipelined, src_cacheable))
+        src_cacheable = LENT_CACHEABLE["input"] if zero_copy else True  # lent buffers' kinds
+        dst_cacheable = LENT_CACHEABLE["output"] if zero_copy else True
+        plan = planner.plan((sizes, not zero_copy, not zero_copy, pipelined, src_cacheable,
+                             dst_cacheable))
         pl_period = period(plan.pl, pipelined)
         row.update(plan.describe())
         row.update(

@@ -65,7 +65,7 @@ def test_a_shapes_path_never_changes_however_many_other_shapes_come():
 
     p = planner.Planner(costs.for_board("Pynq-Z2"), 100_000_000, "latency", measure=flipping)
     first = (1080, 1920, 720, 1280)
-    key = lambda sizes: (sizes, True, True, False, True)  # noqa: E731
+    key = lambda sizes: (sizes, True, True, False, True, True)  # noqa: E731
     assert p.plan(key(first)).path == "pl"
     for i in range(planner.MAX_PLANS + 10):
         p.plan(key((100 + i, 64, 50, 32)))

@@ -189,14 +189,14 @@ def test_the_evidence_moved_the_constants_it_contradicts():
 
 def test_a_decision_that_flips_inside_the_ranges_is_uncertain_and_a_measured_one_is_not():
     c = costs.for_board("KV260")
-    key = ((1080, 1920, 608, 608), True, True, False, True)
+    key = ((1080, 1920, 608, 608), True, True, False, True, True)
     plan = planner.Planner(c, 100_000_000, "latency").plan(key)
     # the model gives cv2 (4 ms vs the PL's ~26 ms); at Vitis-AI#710's 30 ms the PL wins
     assert plan.path == "cpu" and plan.uncertain and plan.describe()["uncertain"] is True
     (pl_lo, cv2_lo), (pl_hi, cv2_hi) = plan.corners
     assert pl_lo.latency < cv2_lo.latency and pl_hi.latency > cv2_hi.latency
     half = planner.Planner(c, 100_000_000, "latency").plan(
-        ((1080, 1920, 540, 960), True, True, False, True))
+        ((1080, 1920, 540, 960), True, True, False, True, True))
     assert half.path == "cpu" and not half.uncertain  # cv2's 2x path wins at every end
     points = c.with_values({n: c.constants[n].value for n in costs.CONSTANTS}, "t", "override")
     assert not planner.Planner(points, 100_000_000, "latency").plan(key).uncertain

@@ -341,7 +341,7 @@ def test_a_failed_measurement_keeps_the_model_plan():
         raise pynq_cv.PLFault("busy", "the IP is busy")
 
     p = planner.Planner(costs.for_board("KV260"), 100_000_000, "latency", measure=broken)
-    plan = p.plan((SIZES, True, True, False, True))
+    plan = p.plan((SIZES, True, True, False, True, True))
     assert plan.basis.startswith("model (measuring failed") and plan.reason == "cpu_faster"
 
 

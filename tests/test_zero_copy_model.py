@@ -39,9 +39,29 @@ def test_zero_copy_is_never_modelled_slower_than_copying(board):
             if engine.envelope.size_reason(*sizes) is not None:
                 continue
             for pipelined in (False, True):
-                copied = planner.plan((sizes, True, True, pipelined, True))
-                lent = planner.plan((sizes, False, False, pipelined, LENT_CACHEABLE["input"]))
+                copied = planner.plan((sizes, True, True, pipelined, True, True))
+                lent = planner.plan((sizes, False, False, pipelined, LENT_CACHEABLE["input"],
+                                     LENT_CACHEABLE["output"]))
                 assert lent.pl.latency <= copied.pl.latency, (board, sizes, lent.describe())
                 assert lent.pl.cpu <= copied.pl.cpu, (board, sizes, lent.describe())
                 checked += 1
         assert checked >= 20
+
+
+def test_a_dst_used_in_place_is_planned_as_the_kind_it_is():
+    """Zero copy out: the plan models the caller's buffer (cached: an invalidate after the
+    DMA; write-combined: none), each kind its own plan, both exact."""
+    with pynq_cv.Resizer("emulator", policy="pl") as rz:
+        src = np.random.default_rng(1).integers(0, 256, (480, 640, 3), np.uint8)
+        outs = {}
+        for cacheable in (True, False):
+            dst = rz.lend((240, 320, 3), role="output", cacheable=cacheable)
+            try:
+                rz.resize(src, (320, 240), dst)
+                outs[cacheable] = dst.copy()
+            finally:
+                rz.give_back(dst)
+        plans = {p["output_buffer"]: p for p in rz.info()["plans"] if p["copies"] == "in "}
+    assert set(plans) == {"cacheable", "non-cacheable"}
+    assert plans["cacheable"]["pl_cpu_ms"] > plans["non-cacheable"]["pl_cpu_ms"]  # invalidate
+    np.testing.assert_array_equal(outs[True], outs[False])
