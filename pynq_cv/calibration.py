@@ -38,6 +38,7 @@ from .costs import BoardCosts, PathCost
 from .cv2compat import CV2_RESIZE
 from .driver import IP_SRC_ROWS
 from .errors import BackendUnavailable
+from .timing import frame_seconds
 
 if TYPE_CHECKING:
     from .planner import Measure
@@ -226,6 +227,31 @@ def register_seconds(ip: Any, repeat: int, offset: int = IP_SRC_ROWS) -> dict[st
     read = _best(lambda: [ip.read(offset) for _ in range(100)], repeat) / 100
     write = _best(lambda: [ip.write(offset, value) for _ in range(100)], repeat) / 100
     return {"read": read, "write": write}
+
+
+DRIVER_FRAME = (16, 16, 8, 8)
+"""The frame ``driver_seconds`` runs: the smallest of round sizes, so that its IP time and
+cache maintenance are negligible beside the driver's own work."""
+
+
+def driver_seconds(engine: Any, repeat: int) -> dict[str, Any]:
+    """One frame's PS work in the driver -- posts, polls, register accesses, no copies:
+    ``frame_s`` is the wall time of ``driver.run`` on ``DRIVER_FRAME`` (best of ``repeat``),
+    ``ip_s`` its modelled IP time, ``accesses`` the register accesses the frame made where
+    the bus counts them (an emulated one: ``board.bus_accesses``), else None."""
+    in_rows, in_cols, out_rows, out_cols = DRIVER_FRAME
+    pool, planner, board = engine.pool, engine.planner, engine.board
+    with pool.lease((in_rows, in_cols, 3), cacheable=planner.in_cacheable) as src, \
+            pool.lease((out_rows, out_cols, 3), cacheable=planner.out_cacheable) as dst:
+        src[:] = 0
+        if hasattr(src, "flush"):
+            src.flush()
+        before = getattr(board, "bus_accesses", None)
+        engine.driver.run(src, dst, DRIVER_FRAME)
+        after = getattr(board, "bus_accesses", None)
+        wall = _best(lambda: engine.driver.run(src, dst, DRIVER_FRAME), repeat)
+    return {"frame_s": wall, "ip_s": frame_seconds(*DRIVER_FRAME, engine.descriptor.clock_hz),
+            "accesses": None if before is None or after is None else after - before}
 
 
 def measure(

@@ -189,7 +189,8 @@ class Doctor:
             ("buffers", "copies by buffer kind, flush and invalidate", self.step_buffers),
             ("coherency", "coherency: a known pattern through the PL per buffer kind",
              self.step_coherency),
-            ("mmio", "one Python MMIO write and read", self.step_mmio),
+            ("mmio", "one Python MMIO write and read, one small frame's driver work",
+             self.step_mmio),
             ("verify", "the PL against the IP's exact arithmetic (verify's cases)",
              self.step_verify),
             ("stream", "pipelined PL fps vs cv2 fps, 1080p and 4K streams", self.step_stream),
@@ -445,9 +446,22 @@ class Doctor:
             return
         seconds = calibration.register_seconds(engine.driver.ip, self.settings.repeat)
         mmio.update(read_us=seconds["read"] * 1e6, write_us=seconds["write"] * 1e6)
-        if self.published is not None:
-            mmio["model_us"] = self.published.register_access_s * 1e6
-        self.found["register_access_s"] = (seconds["read"] + seconds["write"]) / 2
+        register_s = self.found["register_access_s"] = (seconds["read"] + seconds["write"]) / 2
+        if self.published is None:
+            return
+        mmio["model_us"] = self.published.register_access_s * 1e6
+        # one small frame: the driver's own work, less its registers, is the Python per frame
+        driver = calibration.driver_seconds(engine, self.settings.repeat)
+        counted = driver["accesses"] is not None
+        accesses = driver["accesses"] if counted else self.published.register_accesses
+        python = max(driver["frame_s"] - driver["ip_s"] - accesses * register_s, 0.0)
+        mmio.update(frame_us=driver["frame_s"] * 1e6, register_accesses=accesses,
+                    accesses_counted=counted, frame_python_us=python * 1e6,
+                    model_accesses=self.published.register_accesses,
+                    model_frame_python_us=self.published.frame_python_s * 1e6)
+        self.found["frame_python_s"] = python
+        if counted:
+            self.found["register_accesses"] = accesses
 
     def step_verify(self) -> None:
         section = self._section(self.report.verify)

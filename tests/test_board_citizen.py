@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import frame
+from conftest import frame, real_pynq
 
 import pynq_cv
 from pynq_cv import BackendUnavailable
@@ -542,12 +542,7 @@ def test_the_lock_file_names_its_holder_only_while_held():
 def test_real_pynqs_record_of_the_pl_is_what_is_read(monkeypatch, base_bit, resizer_bit, on_board):
     """With the installed pynq (CI's second environment): ``pynq.PL.bitfile_name`` comes
     from the active device, and a PL it says holds base.bit gets no Overlay at all."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # off-board pynq warns about the CPU architecture
-        if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
-            import pynq
-        else:
-            pynq = pytest.importorskip("pynq")
+    pynq = real_pynq()
     from pynq_cv.backends.emulator.pynq_device import emulated_pynq_device
 
     built = []

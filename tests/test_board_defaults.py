@@ -17,21 +17,15 @@ import os
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from conftest import bounded as run_bounded
-from conftest import frame
+from conftest import frame, real_pynq
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
-        import pynq  # noqa: F401
-    else:
-        pytest.importorskip("pynq")
+real_pynq()
 
 import pynq_cv  # noqa: E402
 from pynq_cv import dispatch  # noqa: E402

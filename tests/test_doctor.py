@@ -7,6 +7,7 @@ that tests/test_fork.py forks mid-cv2 hang now and then."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import real_pynq
 from PIL import Image
 
 from pynq_cv import calibration, doctor, routes
@@ -98,6 +100,9 @@ def test_doctor_measures_every_shape_and_buffer_the_issue_names(tmp_path):
     published = for_board(report["environment"].get("board", "Pynq-Z2")).register_access_s
     assert mmio["read_us"] > 0 and mmio["write_us"] > 0
     assert mmio["model_us"] == pytest.approx(published * 1e6)
+    # one small frame's driver work: its registers counted on the emulated bus
+    assert mmio["accesses_counted"] and mmio["register_accesses"] == mmio["model_accesses"]
+    assert mmio["frame_us"] > 0 and mmio["frame_python_us"] >= 0
     streams = report["stream"]["cases"]
     assert [c["stream"] for c in streams] == ["1080p -> 960x540", "4K -> 1080p"]
     assert all(c["frames_on_pl"] == c["frames"] > 0 for c in streams)
@@ -361,3 +366,23 @@ def test_doctor_runs_from_the_installed_console_script(tmp_path):
         assert (tmp_path / "r" / name).stat().st_size > 0
     with Image.open(tmp_path / "r" / "routes.png") as picture:
         assert picture.format == "PNG"
+
+
+@pytest.mark.parametrize("stack", ["emulator", "pynq"])
+@pytest.mark.parametrize("board", ["Pynq-Z2", "KV260"])
+def test_the_published_register_count_is_what_one_frame_makes_on_the_bus(stack, board):
+    """``register_accesses`` is a fact of the driver's code, not an estimate: one frame on
+    the emulated bus -- pynq_cv's own stack, and pynq's under ``emulate()`` -- makes
+    exactly the published count (a changed driver must change the constant)."""
+    import pynq_cv
+
+    if stack == "pynq":
+        real_pynq()
+        context = pynq_cv.emulate(board=board)
+        backend = None
+    else:
+        context, backend = contextlib.nullcontext(), "emulator"
+    with context, pynq_cv.Resizer(backend, board=board, policy="pl") as rz:
+        counts = {calibration.driver_seconds(rz.open().engine, 1)["accesses"]
+                  for _ in range(3)}
+    assert counts == {for_board(board).register_accesses}

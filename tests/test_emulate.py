@@ -19,14 +19,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import frame
+from conftest import frame, real_pynq
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
-        import pynq
-    else:
-        pynq = pytest.importorskip("pynq")
+pynq = real_pynq()
 
 import pynq_cv  # noqa: E402
 from pynq_cv.backends import board as board_backend  # noqa: E402

@@ -10,20 +10,14 @@ import os
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import frame
+from conftest import frame, real_pynq
 from test_run import ENV, interrupted, write
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
-        import pynq  # noqa: F401
-    else:
-        pytest.importorskip("pynq")
+real_pynq()
 
 from pynq_cv.backends.emulator.arith import resize_exact  # noqa: E402
 

@@ -15,21 +15,15 @@ instead of hanging the suite.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import types
 import warnings
 
 import numpy as np
 import pytest
-from conftest import frame
+from conftest import frame, real_pynq
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # off-board pynq warns about the CPU architecture
-    if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
-        import pynq
-    else:
-        pynq = pytest.importorskip("pynq")
+pynq = real_pynq()
 from pynq.buffer import PynqBuffer  # noqa: E402
 from pynq.lib.dma import DMA  # noqa: E402
 

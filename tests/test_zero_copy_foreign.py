@@ -6,19 +6,11 @@ Runs where ``pynq`` imports (CI environment 2); skipped elsewhere, except under
 
 from __future__ import annotations
 
-import os
-import warnings
-
 import numpy as np
 import pytest
-from conftest import frame
+from conftest import frame, real_pynq
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    if os.environ.get("PYNQ_CV_REQUIRE_PYNQ"):
-        import pynq
-    else:
-        pynq = pytest.importorskip("pynq")
+pynq = real_pynq()
 
 import pynq_cv  # noqa: E402
 from pynq_cv.arith import resize_exact  # noqa: E402

@@ -314,6 +314,12 @@ class PynqBoard:
             _downloaded_here.add(str(path.resolve()))
         return overlay
 
+    @property
+    def bus_accesses(self) -> int | None:
+        """Register accesses so far when pynq's device is the emulated one; None on a board,
+        where nothing counts them."""
+        return getattr(getattr(self.overlay, "device", None), "bus_accesses", None)
+
     def allocate(self, shape: tuple[int, ...], dtype: Any, cacheable: bool = True) -> Any:
         """Always an explicit ``cacheable=``: pynq's default (False) maps buffers uncached or
         write-combined on a board, where CPU reads crawl (~64 MB/s on Zynq-7000); the planner

@@ -185,6 +185,13 @@ def markdown(report: Report) -> str:
     if "read_us" in mmio:
         lines += [f"One Python MMIO read {mmio['read_us']:.2f} us, write {mmio['write_us']:.2f} "
                   f"us (published model: {_num(mmio.get('model_us'))} us).", ""]
+    if "frame_us" in mmio:
+        how = "counted on the bus" if mmio["accesses_counted"] else "the published count"
+        lines += [f"One small frame through the driver: {mmio['frame_us']:.1f} us; "
+                  f"{mmio['register_accesses']} register accesses ({how}; model "
+                  f"{mmio['model_accesses']}); Python per frame besides them "
+                  f"{mmio['frame_python_us']:.1f} us (model {mmio['model_frame_python_us']:.1f}"
+                  " us).", ""]
 
     coherency = report.coherency
     lines += _heading("Coherency", coherency)

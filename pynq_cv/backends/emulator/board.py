@@ -68,6 +68,11 @@ class EmulatedBoard:
         self.closed = False
         self._lock = PLLock(f"emulated-{device_id}").acquire(wait_for_pl) if device_id else None
 
+    @property
+    def bus_accesses(self) -> int:
+        """Register accesses so far (a real board cannot count them: ``PynqBoard`` says None)."""
+        return self.overlay.bus_accesses
+
     def allocate(
         self, shape: Any, dtype: Any = "u4", target: Any = None, cacheable: int = 0, **_: Any
     ) -> EmulatedBuffer:

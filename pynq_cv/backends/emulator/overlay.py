@@ -52,6 +52,7 @@ class StreamPath:
         self.pace = pace
         self.clock = clock
         self.lock = threading.RLock()  # the bus: one access at a time
+        self.accesses = 0  # register reads and writes seen on the bus (doctor counts a frame's)
         self.held: np.ndarray = EMPTY  # bytes in the 4->3 converter
         self.held_posted_at = 0.0
         # an unprogrammed PL: nothing answers on the bus (reads 0, writes are lost)
@@ -189,6 +190,7 @@ class BusPort:
 
     def read(self, offset: int) -> int:
         with self.path.lock:
+            self.path.accesses += 1
             if not self.path.programmed:
                 return 0
             self.path.advance()
@@ -196,6 +198,7 @@ class BusPort:
 
     def write(self, offset: int, value: int) -> None:
         with self.path.lock:
+            self.path.accesses += 1
             if not self.path.programmed:
                 return
             self.path.advance()
@@ -254,6 +257,11 @@ class EmulatedOverlay:
 
     def is_loaded(self) -> bool:
         return self._loaded
+
+    @property
+    def bus_accesses(self) -> int:
+        """Register accesses so far on this overlay's AXI-Lite bus, every IP's."""
+        return self.path.accesses
 
     def download(self, ip_dict: dict[str, Any] | None = None) -> None:
         """Reload the bitstream: a PL reset of the IP, the width converters and the DMA.

@@ -255,6 +255,11 @@ def _make_device_class() -> type:
             )
 
         @property
+        def bus_accesses(self) -> int:
+            """Register accesses so far on the emulated bus (a real device cannot count)."""
+            return self.board.bus_accesses
+
+        @property
         def ip_dict(self) -> dict[str, dict[str, Any]]:
             """The loaded overlay's ``ip_dict`` (pynq sets it from the ``.hwh``); before
             any, the descriptor's, every entry with ``device``."""
