@@ -30,7 +30,7 @@ import numpy as np
 
 import pynq_cv
 
-from . import calibration, routes
+from . import calibration, coherency, routes
 from . import costs as cost_model
 from . import machine as machine_facts
 from .arith import resize_exact
@@ -58,13 +58,8 @@ CV2_SHAPES = [
 ]
 STREAMS = [CV2_SHAPES[0], CV2_SHAPES[4]]
 BUFFER_SIZES = (1920 * 1080 * 3, 960 * 540 * 3)  # 6.22 MB and 1.56 MB
-COHERENCY_SIZES = (480, 640, 240, 320)
-SENTINEL = 0xA5  # what an output buffer holds before the PL writes it
 # output widths of the routing picture (16:9 from a 1080p input)
 PICTURE_WIDTHS = (160, 320, 480, 640, 800, 960, 1120, 1280, 1440, 1600, 1760, 1920)
-
-FLUSH_FAILURE = "flush does not reach the PL on this image"
-INVALIDATE_FAILURE = "invalidate does not bring the PL's output to the CPU on this image"
 
 
 @dataclass
@@ -129,18 +124,10 @@ def _random_frame(rows: int, cols: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
 
 
-
-
-
-
-
-
 # -- the routing map ------------------------------------------------------------------------------
 
 
-
 route_rows = routes.rows_for_shapes  # the doctor's map is pynq-cv plan's rows
-
 
 
 def route_shapes() -> list[tuple[int, int, int, int]]:
@@ -371,72 +358,9 @@ class Doctor:
         engine = self._need_engine(section)
         if engine is None:
             return
-        section.update(sizes=list(COHERENCY_SIZES), cases=[], failure=None)
-        failed = set()
-        for in_cacheable in (True, False):
-            for out_cacheable in (True, False):
-                case = self._coherency_case(engine, in_cacheable, out_cacheable)
-                section["cases"].append(case)
-                if case["exact"] is False:
-                    failed.add((in_cacheable, out_cacheable))
-        if not failed:
-            section["ok"] = all(case["exact"] for case in section["cases"])
-            return
-        section["ok"] = False
-        flush_bad = {(True, True), (True, False)} <= failed and not (
-            {(False, True), (False, False)} & failed)
-        invalidate_bad = {(True, True), (False, True)} <= failed and not (
-            {(True, False), (False, False)} & failed)
-        if flush_bad:
-            failure = FLUSH_FAILURE
-        elif invalidate_bad:
-            failure = INVALIDATE_FAILURE
-        elif (True, True) in failed and len(failed) == 1:
-            failure = f"{FLUSH_FAILURE}, or invalidate does not bring its output back"
-        else:
-            failure = "the PL's output differs from the IP's exact arithmetic with every " \
-                      "buffer kind (see verify)"
-        section["failure"] = failure
-        logger.error("pynq-cv doctor: COHERENCY FAILURE: %s", failure)
-
-    def _coherency_case(self, engine: Any, in_cacheable: bool,
-                        out_cacheable: bool) -> dict[str, Any]:
-        """Two known patterns, one after the other, through buffers of the given kinds: the
-        second catches a flush that reaches the PL only by a cache line's chance eviction."""
-        from .cli.verify import pattern_frame  # the command line's patterns: after cli loads
-
-        hw, sizes = engine.board, COHERENCY_SIZES
-        in_rows, in_cols, out_rows, out_cols = sizes
-        src = hw.allocate((in_rows, in_cols, 3), np.uint8, cacheable=in_cacheable)
-        dst = hw.allocate((out_rows, out_cols, 3), np.uint8, cacheable=out_cacheable)
-        case: dict[str, Any] = {
-            "input": "cacheable (flushed)" if in_cacheable else "non-cacheable",
-            "output": "cacheable (invalidated)" if out_cacheable else "non-cacheable",
-            "exact": True, "rounds": [],
-        }
-        try:
-            for seed in (1, 2):
-                pattern = pattern_frame("noise", in_cols, in_rows, seed)
-                dst[...] = SENTINEL
-                src[...] = pattern
-                if out_cacheable:
-                    dst.flush()  # no dirty line may land over the PL's output later
-                if in_cacheable:
-                    src.flush()
-                try:
-                    engine.driver.run(src, dst, sizes)  # invalidates dst when it is cacheable
-                except Exception as exc:  # noqa: BLE001 -- a PL fault says nothing of caches
-                    case.update(exact=None, error=f"{type(exc).__name__}: {exc}")
-                    break
-                largest, differing, pixels = difference(
-                    np.asarray(dst), resize_exact(pattern, out_rows, out_cols))
-                case["rounds"].append({"max_difference": largest,
-                                       "differing_share": differing / pixels})
-                case["exact"] = case["exact"] and largest == 0
-        finally:
-            src.freebuffer()
-            dst.freebuffer()
-        return case
+        section.update(coherency.check(engine))
+        if section["failure"] is not None:
+            logger.error("pynq-cv doctor: COHERENCY FAILURE: %s", section["failure"])
 
     def step_mmio(self) -> None:
         section = self._section(self.report.measurements)
@@ -621,8 +545,6 @@ def _fps(fn: Callable[[np.ndarray], Any], feed: list[np.ndarray]) -> float:
     for frame in feed:
         fn(frame)
     return len(feed) / max(time.perf_counter() - t0, 1e-9)
-
-
 
 
 def write_json(report: Report, path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 from conftest import real_pynq
 from PIL import Image
 
-from pynq_cv import calibration, doctor, routes
+from pynq_cv import calibration, coherency, doctor, routes
 from pynq_cv.cli.doctor import routes_picture
 from pynq_cv.costs import for_board
 from pynq_cv.descriptors import descriptor_for
@@ -128,21 +128,21 @@ EmulatedBuffer.flush = lambda self: None
 def test_a_flush_that_does_nothing_is_reported_as_the_coherency_failure(tmp_path):
     run = run_doctor(tmp_path, setup=FLUSH_NOOP)
     assert run.code == 1
-    coherency = run.report["coherency"]
-    assert coherency["ok"] is False
-    assert coherency["failure"] == doctor.FLUSH_FAILURE
-    assert doctor.FLUSH_FAILURE == "flush does not reach the PL on this image"
-    flushed = [c for c in coherency["cases"] if c["input"].startswith("cacheable")]
+    found = run.report["coherency"]
+    assert found["ok"] is False
+    assert found["failure"] == coherency.FLUSH_FAILURE
+    assert coherency.FLUSH_FAILURE == "flush does not reach the PL on this image"
+    flushed = [c for c in found["cases"] if c["input"].startswith("cacheable")]
     assert flushed and not any(c["exact"] for c in flushed)
-    assert all(c["exact"] for c in coherency["cases"] if c not in flushed)
-    assert f"COHERENCY FAILURE: {doctor.FLUSH_FAILURE}" in run.out
-    assert f"**FAIL: {doctor.FLUSH_FAILURE}.**" in run.md
+    assert all(c["exact"] for c in found["cases"] if c not in flushed)
+    assert f"COHERENCY FAILURE: {coherency.FLUSH_FAILURE}" in run.out
+    assert f"**FAIL: {coherency.FLUSH_FAILURE}.**" in run.md
 
 
 def test_an_invalidate_that_does_nothing_is_named_apart_from_flush(tmp_path):
     run = run_doctor(tmp_path, setup=FLUSH_NOOP.replace("flush", "invalidate"))
     assert run.code == 1
-    assert run.report["coherency"]["failure"] == doctor.INVALIDATE_FAILURE
+    assert run.report["coherency"]["failure"] == coherency.INVALIDATE_FAILURE
 
 
 def test_a_pl_fault_in_the_coherency_step_is_not_taken_for_a_cache_failure(tmp_path):
@@ -155,10 +155,10 @@ def test_a_pl_fault_in_the_coherency_step_is_not_taken_for_a_cache_failure(tmp_p
 
         ResizeDriver.run = faulty
     """)
-    coherency = run.report["coherency"]
-    assert coherency["failure"] is None and coherency["ok"] is False
-    assert all(c["exact"] is None and "DMA refused" in c["error"] for c in coherency["cases"])
-    assert "PL fault" in run.md and doctor.FLUSH_FAILURE not in run.md
+    found = run.report["coherency"]
+    assert found["failure"] is None and found["ok"] is False
+    assert all(c["exact"] is None and "DMA refused" in c["error"] for c in found["cases"])
+    assert "PL fault" in run.md and coherency.FLUSH_FAILURE not in run.md
     assert run.report["verify"]["exact"] > 0  # frames of the engine itself do not use run()
     assert run.code == 1  # unsettled is not a pass
 
