@@ -4,6 +4,7 @@ closing, and the cost of the emulated PL path."""
 from __future__ import annotations
 
 import time
+import weakref
 from importlib import metadata
 
 import numpy as np
@@ -128,6 +129,27 @@ def test_close_frees_every_buffer_and_unloads():
     assert not board.overlay.is_loaded()
     with pytest.raises(RuntimeError):
         board.allocate((4,), np.uint8)
+
+
+def test_a_closed_engine_gives_its_emulated_cma_back_at_once():
+    """Not when the closed Resizer (which keeps its pool for give_back) is collected: a
+    32-bit process opening engine after engine ran out of address space. A buffer the
+    user still holds keeps its own bytes."""
+    import pynq_cv
+
+    rz = pynq_cv.Resizer("emulator", policy="pl").open()
+    src = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    want = rz.resize(src, (32, 24))  # the DMA's channels saw pool buffers
+    kept = rz.lend((24, 32, 3), cacheable=False)  # a view of the emulated CMA
+    kept[:] = 7
+    store = weakref.ref(rz.engine.board.memory.store)
+    rz.close()
+    assert store() is not None and int(kept.sum()) == 7 * kept.size  # the lent view lives
+    rz.give_back(kept)
+    del kept
+    assert store() is None
+    with pynq_cv.Resizer("emulator", policy="pl") as again:  # a new engine, new memory
+        np.testing.assert_array_equal(again.resize(src, (32, 24)), want)
 
 
 def test_pl_path_for_a_1080p_frame_costs_a_few_frame_copies_beyond_the_arithmetic(monkeypatch):

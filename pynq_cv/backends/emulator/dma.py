@@ -434,6 +434,10 @@ class EmulatedDMAChannel:
     def _name(self) -> str:
         return "recvchannel" if self._offset == S2MM else "sendchannel"
 
+    def release(self) -> None:
+        """Forget the last buffer transferred: an unloaded overlay keeps no memory alive."""
+        self._active_buffer = None
+
     def _status(self) -> int:
         return self._mmio.read(self._offset + DMASR)
 
@@ -568,3 +572,9 @@ class EmulatedDMA(EmulatedIP):
 
         self.sendchannel = channel("mm2s", DMA_TYPE_TX)
         self.recvchannel = channel("s2mm", DMA_TYPE_RX)
+
+    def release(self) -> None:
+        """Both channels forget their last buffers (the overlay is unloaded)."""
+        for channel in (self.sendchannel, self.recvchannel):
+            if channel is not None:
+                channel.release()

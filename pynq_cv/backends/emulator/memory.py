@@ -185,6 +185,11 @@ class ContiguousMemory:
         for offset in list(self._blocks):
             self.free_block(self.base + offset)
         self.closed = True
+        # The emulated CMA goes back now, not when the last object that knows this memory
+        # is collected (a closed Resizer keeps its pool for give_back): a 32-bit process
+        # opening engine after engine ran out of address space. Arrays still viewing the
+        # old bytes keep them alive; nothing may reach them through the memory any more.
+        self.store = np.empty(0, dtype=np.uint8)
 
     # -- what the DMA sees -----------------------------------------------------------------
 

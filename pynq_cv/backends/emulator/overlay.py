@@ -310,3 +310,4 @@ class EmulatedOverlay:
 
     def unload(self) -> None:
         self._loaded = False
+        self._ips[self.descriptor.dma.name].release()
