@@ -23,22 +23,21 @@ FLUSH_FAILURE = "flush does not reach the PL on this image"
 INVALIDATE_FAILURE = "invalidate does not bring the PL's output to the CPU on this image"
 
 
-def check(engine: Any) -> dict[str, Any]:
-    """``sizes``, ``cases`` (one per input x output kind), ``ok`` (every case exact; False
-    also when a PL fault left a case unsettled) and ``failure`` (the named cause, or None)."""
-    cases = []
+def check(engine: Any, found: dict[str, Any]) -> None:
+    """Fill ``found`` as the cases run (an interrupt keeps the finished ones): ``sizes``,
+    ``cases`` (one per input x output kind), ``failure`` (the named cause, or None) and at
+    the end ``ok`` (every case exact; False also when a PL fault left a case unsettled)."""
+    found.update(sizes=list(SIZES), cases=[], failure=None)
     failed = set()
     for in_cacheable in (True, False):
         for out_cacheable in (True, False):
             case = _case(engine, in_cacheable, out_cacheable)
-            cases.append(case)
+            found["cases"].append(case)
             if case["exact"] is False:
                 failed.add((in_cacheable, out_cacheable))
-    result: dict[str, Any] = {"sizes": list(SIZES), "cases": cases, "failure": None,
-                              "ok": not failed and all(case["exact"] for case in cases)}
+    found["ok"] = not failed and all(case["exact"] for case in found["cases"])
     if failed:
-        result["failure"] = _cause(failed)
-    return result
+        found["failure"] = _cause(failed)
 
 
 def _cause(failed: set[tuple[bool, bool]]) -> str:

@@ -358,7 +358,7 @@ class Doctor:
         engine = self._need_engine(section)
         if engine is None:
             return
-        section.update(coherency.check(engine))
+        coherency.check(engine, section)
         if section["failure"] is not None:
             logger.error("pynq-cv doctor: COHERENCY FAILURE: %s", section["failure"])
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .driver import Deadlines
     from .engine import Engine
     from .pipeline import PendingFrame
+    from .pool import BufferPool
     from .telemetry import Stats
     from .turn import Turn
 
@@ -189,11 +190,13 @@ class FrameSteps:
             except cv2compat.Cv2Raises:
                 return "dst"
         # The routing plan: fixed per shape, so the path never depends on timing or load.
-        zero_in = hasattr(src, "physical_address")
-        zero_out = hasattr(target, "physical_address")
+        # Which buffers the DMA uses in place, and their kinds, are decided as _prepare does.
+        pool = engine.pool
+        zero_in = in_place_input(engine, src) is not None
+        zero_out = in_place_output(pool, target) is not None
         key = (sizes, not zero_in, not zero_out, pipelined,
-               getattr(src, "cacheable", True) if zero_in else True,
-               getattr(target, "cacheable", True) if zero_out else True)
+               buffer_kind(pool, src) if zero_in else True,
+               buffer_kind(pool, target) if zero_out else True)
         plan = engine.planner.kept(key) or self._new_plan(engine, key)
         if plan.reason is not None:
             return plan.reason
@@ -211,16 +214,23 @@ class FrameSteps:
         on what else was running."""
         if engine.planner.measure is None:
             return engine.planner.plan(key)
+        # a frame ahead that never lets go: plan as well as can be, now
+        return self._in_turn(engine.planner.plan, key)
+
+    def _in_turn(self, work: Any, *args: Any) -> Any:
+        """``work(*args)`` in the engine's turn, once a submitted frame in the IP is settled
+        (its result kept for its owner, its buffers given back); if a frame ahead never
+        lets go of the turn, ``work`` runs all the same, outside it."""
         ticket = Ticket(self.deadlines.margin + 5.0)
         try:
             try:
                 self._turn.enter(ticket)
-            except PLFault:  # a frame ahead never let go: plan as well as can be, now
-                return engine.planner.plan(key)
+            except PLFault:
+                return work(*args)
             pending = self._pending
             if pending is not None:
                 pending.settle_in_turn()
-            return engine.planner.plan(key)
+            return work(*args)
         finally:
             self._turn.leave(ticket)
 
@@ -230,20 +240,9 @@ class FrameSteps:
         src, target, sizes = job.src, job.target, job.sizes
         pool = job.engine.pool
         job.started = time.perf_counter()
-        # zero copy for the pool's own buffers (pynq's DMA needs flush/address), and for any
-        # buffer the board says its DMA reaches (``PynqBoard.reaches``: pynq.allocate'd)
-        addr = None
-        if hasattr(src, "physical_address"):
-            addr = pool.address_of(src)
-            if addr is None and _reaches(job.engine.board, src):
-                addr = int(src.physical_address)
-        zero_in = addr is not None and addr % 4 == 0 and src.flags.c_contiguous
+        zero_in = in_place_input(job.engine, src) is not None
         job.in_buf = src if zero_in else pool.acquire(src.shape, _U8, job.in_cacheable, job)
-        # zero copy out only into a whole lent allocation: pynq 3.1+ invalidates the whole
-        # allocation, which would drop unflushed CPU writes elsewhere in it
-        whole = hasattr(target, "physical_address") and pool.root_of(target) is target
-        addr = pool.address_of(target) if whole else None
-        zero_out = addr is not None and addr % 4 == 0 and target.flags.c_contiguous
+        zero_out = in_place_output(pool, target) is not None
         shape = (sizes[2], sizes[3], src.shape[2])
         job.out_buf = target if zero_out else pool.acquire(shape, _U8, job.out_cacheable, job)
         if not zero_in:
@@ -419,6 +418,35 @@ def _reaches(board: Any, array: Any) -> bool:
     """The board's DMA can read ``array`` where it lies (an optional board method)."""
     reaches = getattr(board, "reaches", None)
     return reaches is not None and bool(reaches(array))
+
+
+def in_place_input(engine: Engine, src: Any) -> int | None:
+    """The DMA address ``src`` is read from in place (no copy in), else None: the pool's
+    own buffers (pynq's DMA needs flush and address), and any buffer the board says its
+    DMA reaches (``PynqBoard.reaches``: pynq.allocate'd), word-aligned and contiguous."""
+    if not hasattr(src, "physical_address"):
+        return None
+    addr = engine.pool.address_of(src)
+    if addr is None and _reaches(engine.board, src):
+        addr = int(src.physical_address)
+    return addr if addr is not None and addr % 4 == 0 and src.flags.c_contiguous else None
+
+
+def in_place_output(pool: BufferPool, target: Any) -> int | None:
+    """The DMA address the output is written to in place (no copy out), else None: only a
+    whole lent allocation -- pynq 3.1+ invalidates the whole allocation, which would drop
+    unflushed CPU writes elsewhere in it."""
+    if not hasattr(target, "physical_address") or pool.root_of(target) is not target:
+        return None
+    addr = pool.address_of(target)
+    return addr if addr is not None and addr % 4 == 0 and target.flags.c_contiguous else None
+
+
+def buffer_kind(pool: BufferPool, array: Any) -> bool:
+    """Whether ``array``'s memory is cacheable: what the pool asked for its own buffers
+    (pynq 4.0 reports every buffer as cacheable), else what the buffer says."""
+    kind = pool.kind_of(array)
+    return bool(getattr(array, "cacheable", True)) if kind is None else kind
 
 
 def exact_frame(

@@ -237,16 +237,21 @@ class BufferPool:
         The one place the pool waits: a frame has the CPU to fall back to, a lend has
         nothing, so when frames in flight hold the budget a lend polls for up to ``wait``
         seconds for them to give it back (they do when they finish) before it raises
-        ``PoolExhausted``. It raises at once when waiting cannot help: lent buffers alone
-        leave no room.
+        ``PoolExhausted``. It raises at once when waiting cannot help: no frame holds
+        anything, lent buffers alone leave no room, or (a pool that cannot free) no frame
+        holds a buffer of this very shape and kind.
         """
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait < 1e9:
+            raise ValueError(f"wait must be a number of seconds >= 0, got {wait!r}")
         deadline = time.monotonic() + wait
         pause = 0.0005
         while True:
             try:
                 return self._lend_now(shape, dtype, cacheable)
             except PoolExhausted as exc:
-                if exc.reason != "budget" or not self._locked(self._frames_hold_room, exc.nbytes):
+                key = (exc.shape, exc.dtype, cacheable)
+                if exc.reason != "budget" or not self._locked(self._frames_hold_room, key,
+                                                              exc.nbytes):
                     raise
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -305,6 +310,13 @@ class BufferPool:
         kept after ``release``/``give_back`` still "belongs" until it is evicted.
         """
         return self.root_of(array) is not None
+
+    def kind_of(self, array: Any) -> bool | None:
+        """The ``cacheable`` this pool allocated ``array``'s buffer with (``array`` or a view
+        of it); None for an array the pool did not make, or one made with pynq's default."""
+        root = self.root_of(array)
+        entry = self._live.get(id(root)) if root is not None else None
+        return None if entry is None else entry.key[2]
 
     def is_lent(self, array: Any) -> bool:
         """True if ``array`` is a buffer this pool lent and that was not given back."""
@@ -371,10 +383,15 @@ class BufferPool:
         reserved = sum(nbytes for _, nbytes in self._reserved.values())
         return sum(e.nbytes for e in self._out.values()) + reserved
 
-    def _frames_hold_room(self, nbytes: int) -> bool:
-        """Would ``nbytes`` fit once every frame gives back what it holds (lent buffers stay)?"""
+    def _frames_hold_room(self, key: _Key, nbytes: int) -> bool:
+        """Can a lend of ``key`` succeed once the frames give back what they hold?"""
+        held = [e for e in self._out.values() if not e.lent]
+        if self._closed or not (held or self._reserved):
+            return False  # nobody will give anything back
+        if not self.can_free:  # nothing is ever freed: only a buffer of this key is reused
+            return any(e.key == key for e in held)
         lent = sum(e.nbytes for e in self._out.values() if e.lent)
-        return not self._closed and lent + nbytes <= self.budget_bytes
+        return lent + nbytes <= self.budget_bytes
 
     def _stats(self) -> dict[str, Any]:
         live, in_use = self._live_bytes(), self._in_use_bytes()

@@ -419,8 +419,12 @@ class Resizer(FrameSteps):
             raise ValueError(f"role must be 'input' or 'output', got {role!r}")
         if cacheable is None:
             cacheable = LENT_CACHEABLE[role]
-        return engine.pool.lend(tuple(shape), np.dtype(dtype), bool(cacheable),
-                                wait=LEND_WAIT_SECONDS)
+        shape, dtype, cacheable = tuple(shape), np.dtype(dtype), bool(cacheable)
+        try:
+            return engine.pool.lend(shape, dtype, cacheable)
+        except PoolExhausted:  # a frame this thread submitted may hold the budget: settle it
+            self._in_turn(_nothing)
+        return engine.pool.lend(shape, dtype, cacheable, LEND_WAIT_SECONDS)
 
     def give_back(self, buffer: np.ndarray) -> None:
         """Return a buffer from ``lend`` -- that very object, once. After ``close()`` it is
@@ -484,6 +488,10 @@ class Resizer(FrameSteps):
                 plans=engine.planner.recent(),
             )
         return out
+
+
+def _nothing() -> None:
+    """The work of a turn taken only to settle a submitted frame."""
 
 
 def _check_settings(

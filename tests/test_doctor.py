@@ -21,6 +21,7 @@ import pytest
 from conftest import real_pynq
 from PIL import Image
 
+import pynq_cv
 from pynq_cv import calibration, coherency, doctor, routes
 from pynq_cv.cli.doctor import routes_picture
 from pynq_cv.costs import for_board
@@ -386,3 +387,20 @@ def test_the_published_register_count_is_what_one_frame_makes_on_the_bus(stack, 
         counts = {calibration.driver_seconds(rz.open().engine, 1)["accesses"]
                   for _ in range(3)}
     assert counts == {for_board(board).register_accesses}
+
+
+def test_a_ctrl_c_inside_the_coherency_step_keeps_the_cases_already_run(monkeypatch):
+    real_case, calls = coherency._case, []
+
+    def case(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_case(*args)
+
+    monkeypatch.setattr(coherency, "_case", case)
+    found: dict = {}
+    with pynq_cv.Resizer("emulator", policy="pl") as rz, pytest.raises(KeyboardInterrupt):
+        coherency.check(rz.open().engine, found)
+    assert len(found["cases"]) == 2 and all(c["exact"] for c in found["cases"])
+    assert "ok" not in found  # not judged on half the cases

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 
 import numpy as np
 import pytest
@@ -203,3 +204,32 @@ def test_fresh_buffers_are_zeroed_even_over_reused_memory():
     b = memory.allocate((PAGE,), np.uint8)
     assert b.physical_address == a.physical_address
     assert not b.any() and not device_bytes(b).any()
+
+
+def test_allocating_while_another_thread_closes_raises_pynqs_error_never_another():
+    """close() lets go of the store: an allocation racing it gets the RuntimeError a
+    closed memory gives (which the pool turns into a fallback), never a buffer on nothing."""
+    seen = set()
+    for trial in range(60):
+        memory = ContiguousMemory(size=1 << 20)
+        started = threading.Event()
+
+        def allocate(memory=memory, started=started, cached=trial % 2 == 0) -> None:
+            started.set()
+            while True:
+                try:
+                    memory.allocate((4096,), np.uint8, cacheable=cached).freebuffer()
+                except RuntimeError as exc:
+                    seen.add(str(exc))
+                    return
+                except Exception as exc:  # noqa: BLE001 -- the test reports it
+                    seen.add(f"{type(exc).__name__}: {exc}")
+                    return
+
+        worker = threading.Thread(target=allocate)
+        worker.start()
+        started.wait()
+        memory.close()
+        worker.join(10)
+        assert not worker.is_alive()
+    assert seen == {"contiguous memory is closed"}, seen

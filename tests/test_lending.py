@@ -4,6 +4,7 @@ it; after close() a given-back buffer is freed."""
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -79,3 +80,18 @@ def test_a_lent_buffer_goes_to_the_pl_without_copies_and_back_once(emulated):
     emulated.give_back(src)
     emulated.give_back(dst)
     assert emulated.engine.pool.stats()["lent"] == 0
+
+
+def test_a_lend_settles_the_frame_this_thread_submitted_when_it_holds_the_budget():
+    """Only a call into the engine settles a submitted frame: a lend that waited for it
+    would wait in vain. Its result stays its owner's."""
+    img = frame(120, 160, seed=3)
+    budget = 120 * 160 * 3 + 60 * 80 * 3  # the submitted frame's two buffers fill it
+    with pynq_cv.Resizer("emulator", policy="pl", budget_bytes=budget) as rz:
+        pending = rz.submit(img, (80, 60))
+        started = time.monotonic()
+        lent = rz.lend((120, 160, 3))
+        assert time.monotonic() - started < 0.9  # not the lend's 1 s wait (a bound)
+        np.testing.assert_array_equal(pending.result(), resize_exact(img, 60, 80))
+        rz.give_back(lent)
+        assert rz.stats.snapshot()["pl"] == 1 and rz.engine.pool.stats()["in_use"] == 0

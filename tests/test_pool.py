@@ -253,6 +253,25 @@ def test_lend_raises_at_once_when_lent_buffers_fill_the_budget(cma):
         pool.lend((1001,), wait=30.0)
 
 
+def test_lend_does_not_wait_where_no_frame_can_give_anything_back(cma):
+    pool = BufferPool(cma.allocate, budget_bytes=1000, can_free=False)
+    pool.release(pool.acquire((600,)))  # idle, and never freed on this pynq
+    started = time.monotonic()
+    with pytest.raises(PoolExhausted, match="cannot free"):
+        pool.lend((500,), wait=30.0)  # no frame holds anything: nothing will come back
+    held = pool.acquire((300,))  # a frame of another shape: its buffer is no use either
+    with pytest.raises(PoolExhausted):
+        pool.lend((200,), wait=30.0)
+    assert time.monotonic() - started < 10.0  # not the 30 s waits (a bound, not a speed)
+    pool.release(held)
+
+
+@pytest.mark.parametrize("wait", [float("nan"), -1.0, float("inf"), "1", True])
+def test_lend_refuses_a_wait_that_cannot_bound_it(cma, wait):
+    with pytest.raises(ValueError, match="wait"):
+        BufferPool(cma.allocate, budget_bytes=1000).lend((10,), wait=wait)
+
+
 def test_buffer_larger_than_the_whole_budget_raises_at_once(cma):
     pool = BufferPool(cma.allocate, budget_bytes=1000)
     pool.release(pool.acquire((100,)))

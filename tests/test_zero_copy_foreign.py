@@ -59,3 +59,21 @@ def test_a_view_at_an_aligned_offset_is_taken_and_an_unaligned_one_copied():
                 assert snap["pl"] == 1 and snap["copies_in"] == copies, (offset, snap)
         finally:
             big.freebuffer()
+
+
+def test_lent_buffers_are_planned_as_the_kind_the_pool_asked_for_on_pynq():
+    """pynq 4.0 says ``cacheable`` is True of every buffer (it hard-codes coherent=False):
+    the plan takes the kind from the pool, which knows what it allocated."""
+    img = np.zeros((120, 160, 3), np.uint8)
+    with pynq_cv.emulate(), pynq_cv.Resizer(policy="pl") as rz:
+        src = rz.lend((120, 160, 3))
+        dst = rz.lend((60, 80, 3), role="output", cacheable=False)
+        try:
+            src[:] = img
+            rz.resize(src, (80, 60), dst)
+            (plan,) = rz.info()["plans"]
+        finally:
+            rz.give_back(src)
+            rz.give_back(dst)
+    assert plan["copies"] == "none"
+    assert (plan["input_buffer"], plan["output_buffer"]) == ("non-cacheable", "non-cacheable")

@@ -65,3 +65,22 @@ def test_a_dst_used_in_place_is_planned_as_the_kind_it_is():
     assert set(plans) == {"cacheable", "non-cacheable"}
     assert plans["cacheable"]["pl_cpu_ms"] > plans["non-cacheable"]["pl_cpu_ms"]  # invalidate
     np.testing.assert_array_equal(outs[True], outs[False])
+
+
+def test_a_view_of_a_lent_output_is_copied_out_through_the_pools_own_kind():
+    """The plan decides in place or copied as the frame's walk does: a view of a lent
+    buffer is not written in place, so the frame is planned copied out, through a staging
+    buffer of the pool's output kind -- not the view's write-combined kind."""
+    src = np.random.default_rng(2).integers(0, 256, (120, 160, 3), np.uint8)
+    with pynq_cv.Resizer("emulator", policy="pl") as rz:
+        lent = rz.lend((60, 80, 3), role="output", cacheable=False)
+        try:
+            out = rz.resize(src, (80, 60), dst=lent[:])
+            (plan,) = rz.info()["plans"]
+            kinds = {(b.shape, b.cacheable) for b in (rz.engine.pool.root_of(lent),)}
+            assert plan["copies"] == "in out" and plan["output_buffer"] == "cacheable", plan
+            assert rz.stats.snapshot()["copies_out"] == 1
+            np.testing.assert_array_equal(out, lent)
+            assert kinds == {((60, 80, 3), False)}
+        finally:
+            rz.give_back(lent)

@@ -278,7 +278,11 @@ class S2MMChannel(_Channel):
             return 0
         n = min(len(data), transfer.remaining)
         start = transfer.offset + transfer.done
-        self.core.memory.store[start : start + n] = data[:n]
+        window = self.core.memory.store[start : start + n]
+        if len(window) != n:  # the memory was closed after the decode: nothing is there
+            self.fail(DMASR_DEC_ERR)
+            return 0
+        window[:] = data[:n]
         transfer.done += n
         if last and n == len(data):
             self.length = transfer.done
@@ -497,7 +501,7 @@ class EmulatedDMAChannel:
         if not self.running:
             raise RuntimeError("DMA channel not started")
         self._spin(self._done, "wait()")
-        if not self._flush_before:
+        if not self._flush_before and self._active_buffer is not None:  # None: unloaded
             self._active_buffer.invalidate()
         self.transferred = self._mmio.read(self._offset + LENGTH)
         self._active_buffer = None

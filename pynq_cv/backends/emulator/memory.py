@@ -140,7 +140,8 @@ class ContiguousMemory:
             self.live_bytes += length
             self.peak_bytes = max(self.peak_bytes, self.live_bytes)
             self.allocations += 1
-        self.store[offset : offset + length] = 0  # dma_alloc_coherent hands out zeroed pages
+            store = self.store  # close() may let go of it once the lock is released
+        store[offset : offset + length] = 0  # dma_alloc_coherent hands out zeroed pages
         return self.base + offset
 
     def free_block(self, address: int) -> bool:
@@ -171,25 +172,28 @@ class ContiguousMemory:
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         address = self.alloc_block(nbytes)
-        buf = EmulatedBuffer._new(shape, dtype, self, address, bool(cacheable))
-        with self._lock:
+        with self._lock:  # a buffer is made on the live store, or not at all
+            if self.closed:
+                raise RuntimeError("contiguous memory is closed")
+            buf = EmulatedBuffer._new(shape, dtype, self, address, bool(cacheable))
             self._buffers[address - self.base] = buf
         return buf
 
     def close(self) -> None:
         """Free every live block (their buffers become unusable for DMA)."""
         with self._lock:
+            self.closed = True  # no new buffer from here on
             buffers = list(self._buffers.values())
         for buf in buffers:
             buf.freebuffer()
         for offset in list(self._blocks):
             self.free_block(self.base + offset)
-        self.closed = True
         # The emulated CMA goes back now, not when the last object that knows this memory
         # is collected (a closed Resizer keeps its pool for give_back): a 32-bit process
         # opening engine after engine ran out of address space. Arrays still viewing the
-        # old bytes keep them alive; nothing may reach them through the memory any more.
-        self.store = np.empty(0, dtype=np.uint8)
+        # old bytes keep them alive; no block is live, so no DMA reaches the memory any more.
+        with self._lock:
+            self.store = np.empty(0, dtype=np.uint8)
 
     # -- what the DMA sees -----------------------------------------------------------------
 
