@@ -153,8 +153,9 @@ class FrameSteps:
         if engine is None:
             return self.off_reason or "no_backend"
         env = engine.envelope
-        if type(interp) is not int:
-            interp = cv2compat.int_argument(interp)  # np.int32(1) is INTER_LINEAR to cv2 too
+        if type(interp) is not int:  # as cv2 reads it: None is the default, INTER_LINEAR;
+            # np.int32(1) or an IntEnum is 1
+            interp = cv2.INTER_LINEAR if interp is None else cv2compat.int_argument(interp)
         if interp not in env.interpolations:
             return "interpolation"
         if src.shape[2] != env.channels:

@@ -93,16 +93,17 @@ class _Inter(enum.IntEnum):
 
 @pytest.mark.parametrize("way", ["Resizer.resize", "pynq_cv.resize", "patched cv2.resize"])
 def test_an_integer_cv2_reads_as_inter_linear_is_inter_linear_by_each_way(way):
-    """cv2 reads numpy integers and IntEnums as ints: so does the admission (positional too)."""
+    """cv2 reads numpy integers and IntEnums as ints, and None as the default: so does the
+    admission (positional too)."""
     rz = pynq_cv.use_backend("emulator", policy="pl")
     rz.open()
-    for value in (np.int32(1), np.int64(1), np.uint8(1), _Inter.LINEAR):
+    for value in (np.int32(1), np.int64(1), np.uint8(1), _Inter.LINEAR, None):
         _run(way, rz, (BGR, (16, 12)), {"interpolation": value})
         _run(way, rz, (BGR, (16, 12), None, 0, 0, value), {})
     for value in (np.int32(0), _Inter.NEAREST):
         out = _run(way, rz, (BGR, (16, 12)), {"interpolation": value})
         np.testing.assert_array_equal(out, CV2_RESIZE(BGR, (16, 12), interpolation=0))
     snap = rz.stats.snapshot()
-    assert snap["pl"] == 8 and snap["fallback"] == {"interpolation": 2}, snap
+    assert snap["pl"] == 10 and snap["fallback"] == {"interpolation": 2}, snap
     with pytest.raises(cv2.error):  # a bool is no integer to cv2, nor to us
         _run(way, rz, (BGR, (16, 12)), {"interpolation": True})
