@@ -254,7 +254,9 @@ def could_go_to_the_pl(call, want):
     interp = call["interpolation"]
     if recipe[0] != "array" or recipe[2] != "u1" or len(recipe[1]) != 3 or recipe[1][2] != 3:
         return False
-    if not (interp is MISSING or (type(interp) is int and interp == cv2.INTER_LINEAR)):
+    # as cv2 reads it: missing or None is the default; numpy ints and IntEnums are ints
+    if not (interp is MISSING or interp is None
+            or cv2compat.int_argument(interp) == cv2.INTER_LINEAR):
         return False
     fx = 0 if call["fx"] is MISSING else call["fx"]
     fy = 0 if call["fy"] is MISSING else call["fy"]
