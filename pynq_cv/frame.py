@@ -193,8 +193,8 @@ class FrameSteps:
         # The routing plan: fixed per shape, so the path never depends on timing or load.
         # Which buffers the DMA uses in place, and their kinds, are decided as _prepare does.
         pool = engine.pool
-        zero_in = in_place_input(engine, src) is not None
-        zero_out = in_place_output(pool, target) is not None
+        zero_in = in_place_input(engine, src)
+        zero_out = in_place_output(pool, target)
         key = (sizes, not zero_in, not zero_out, pipelined,
                buffer_kind(pool, src) if zero_in else True,
                buffer_kind(pool, target) if zero_out else True)
@@ -241,9 +241,9 @@ class FrameSteps:
         src, target, sizes = job.src, job.target, job.sizes
         pool = job.engine.pool
         job.started = time.perf_counter()
-        zero_in = in_place_input(job.engine, src) is not None
+        zero_in = in_place_input(job.engine, src)
         job.in_buf = src if zero_in else pool.acquire(src.shape, _U8, job.in_cacheable, job)
-        zero_out = in_place_output(pool, target) is not None
+        zero_out = in_place_output(pool, target)
         shape = (sizes[2], sizes[3], src.shape[2])
         job.out_buf = target if zero_out else pool.acquire(shape, _U8, job.out_cacheable, job)
         if not zero_in:
@@ -421,26 +421,26 @@ def _reaches(board: Any, array: Any) -> bool:
     return reaches is not None and bool(reaches(array))
 
 
-def in_place_input(engine: Engine, src: Any) -> int | None:
-    """The DMA address ``src`` is read from in place (no copy in), else None: the pool's
+def in_place_input(engine: Engine, src: Any) -> bool:
+    """Whether the DMA reads ``src`` in place (no copy in): the pool's
     own buffers (pynq's DMA needs flush and address), and any buffer the board says its
     DMA reaches (``PynqBoard.reaches``: pynq.allocate'd), word-aligned and contiguous."""
     if not hasattr(src, "physical_address"):
-        return None
+        return False
     addr = engine.pool.address_of(src)
     if addr is None and _reaches(engine.board, src):
         addr = int(src.physical_address)
-    return addr if addr is not None and addr % 4 == 0 and src.flags.c_contiguous else None
+    return addr is not None and addr % 4 == 0 and bool(src.flags.c_contiguous)
 
 
-def in_place_output(pool: BufferPool, target: Any) -> int | None:
-    """The DMA address the output is written to in place (no copy out), else None: only a
+def in_place_output(pool: BufferPool, target: Any) -> bool:
+    """Whether the DMA writes the output into ``target`` in place (no copy out): only a
     whole lent allocation -- pynq 3.1+ invalidates the whole allocation, which would drop
     unflushed CPU writes elsewhere in it."""
     if not hasattr(target, "physical_address") or pool.root_of(target) is not target:
-        return None
+        return False
     addr = pool.address_of(target)
-    return addr if addr is not None and addr % 4 == 0 and target.flags.c_contiguous else None
+    return addr is not None and addr % 4 == 0 and bool(target.flags.c_contiguous)
 
 
 def buffer_kind(pool: BufferPool, array: Any) -> bool:
