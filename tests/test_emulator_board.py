@@ -133,8 +133,8 @@ def test_close_frees_every_buffer_and_unloads():
 
 def test_a_closed_engine_gives_its_emulated_cma_back_at_once():
     """Not when the closed Resizer (which keeps its pool for give_back) is collected: a
-    32-bit process opening engine after engine ran out of address space. A buffer the
-    user still holds keeps its own bytes."""
+    32-bit process opening engine after engine ran out of address space. Only live blocks
+    hold bytes, and a buffer the user still holds keeps only its own."""
     import pynq_cv
 
     rz = pynq_cv.Resizer("emulator", policy="pl").open()
@@ -142,12 +142,16 @@ def test_a_closed_engine_gives_its_emulated_cma_back_at_once():
     want = rz.resize(src, (32, 24))  # the DMA's channels saw pool buffers
     kept = rz.lend((24, 32, 3), cacheable=False)  # a view of the emulated CMA
     kept[:] = 7
-    store = weakref.ref(rz.engine.board.memory.store)
+    memory = rz.engine.board.memory
+    blocks = [weakref.ref(block) for block in memory._bytes.values()]
+    assert len(blocks) >= 3 and memory.live_bytes >= sum(b().size for b in blocks)
     rz.close()
-    assert store() is not None and int(kept.sum()) == 7 * kept.size  # the lent view lives
+    assert memory.live_bytes == 0 and not memory._bytes
+    assert sum(b() is not None for b in blocks) == 1, "only the lent buffer's block lives"
+    assert int(kept.sum()) == 7 * kept.size
     rz.give_back(kept)
     del kept
-    assert store() is None
+    assert all(b() is None for b in blocks)
     with pynq_cv.Resizer("emulator", policy="pl") as again:  # a new engine, new memory
         np.testing.assert_array_equal(again.resize(src, (32, 24)), want)
 

@@ -17,8 +17,7 @@ MiB = 1 << 20
 def device_bytes(buf: EmulatedBuffer, nbytes: int | None = None) -> np.ndarray:
     """What the DMA would read at the buffer's address."""
     memory = (buf if buf._host is not None else buf._root)._memory
-    offset = buf.physical_address - memory.base
-    return memory.store[offset : offset + (buf.nbytes if nbytes is None else nbytes)]
+    return memory.window(buf.physical_address, buf.nbytes if nbytes is None else nbytes)
 
 
 # -- allocator ----------------------------------------------------------------------------
@@ -114,6 +113,22 @@ def test_close_frees_everything():
     assert memory.live_buffers == 0 and all(b.freed for b in keep)
     with pytest.raises(RuntimeError):
         memory.allocate((1,), np.uint8)
+
+
+def test_only_live_blocks_hold_host_memory_so_many_boards_fit_a_32_bit_process():
+    """Forty emulated Pynq-Z2 CMAs (128 MiB each, 5 GiB in all) open at once: a 32-bit
+    process (CI's armhf job) has 3 GiB of address space, so the emulator must not reserve
+    the CMA's size up front (one engine left for the garbage collector each reserved
+    128 MiB, and the armhf suite ran out)."""
+    memories = [ContiguousMemory() for _ in range(40)]
+    assert memories[0].size == 128 * MiB
+    bufs = [memory.allocate((PAGE,), np.uint8, cacheable=False) for memory in memories]
+    for i, (memory, buf) in enumerate(zip(memories, bufs, strict=True)):
+        buf[:] = i
+        assert (memory.window(buf.physical_address, PAGE) == i).all()
+        assert memory.window(buf.physical_address + PAGE, 1) is None  # nothing beyond
+    for memory in memories:
+        memory.close()
 
 
 def test_cma_exhausted_fault_raises_pynqs_error_while_on():

@@ -181,8 +181,7 @@ def test_a_views_sync_covers_what_each_version_syncs(old_pynq, board):
     """xclSyncBO(offset, size) on 2.7/3.0; pyxrt's whole-buffer bo.sync() on 3.1+."""
     device = pynq_device.make_pynq_device(board)
     buf = device.allocate((64,), np.uint8, cacheable=1)
-    offset = buf.physical_address - board.memory.base
-    board.memory.store[offset : offset + 64] = 9
+    board.memory.window(buf.physical_address, 64)[:] = 9
     buf[:] = 7
     buf[8:16].invalidate()
     whole = old_pynq.__version__ >= "3.1"

@@ -128,7 +128,7 @@ def test_pynq_allocate_returns_pynq_buffers_in_emulated_cma(device, board):
     buf = pynq.allocate((6, 8, 3), dtype=np.uint8)
     assert type(buf) is PynqBuffer and buf.device is device
     assert board.memory.live_buffers == before + 1
-    assert board.memory.span(buf.physical_address, buf.nbytes) is not None
+    assert board.memory.window(buf.physical_address, buf.nbytes) is not None
     assert buf[1:].physical_address == buf.physical_address + 8 * 3
     assert buf.cacheable and not buf.coherent
     buf.freebuffer()
@@ -142,8 +142,7 @@ def test_pynq_allocate_returns_pynq_buffers_in_emulated_cma(device, board):
 
 def test_cacheable_pynq_buffers_are_non_coherent_until_flush_and_invalidate(device, board):
     buf = pynq.allocate((64,), dtype=np.uint8, cacheable=1)
-    offset = buf.physical_address - board.memory.base
-    store = board.memory.store[offset : offset + 64]
+    store = board.memory.window(buf.physical_address, 64)
     buf[:] = 7
     assert not store.any(), "CPU writes reach the device only at flush()"
     buf.flush()
@@ -159,8 +158,7 @@ def test_invalidating_a_view_drops_what_the_installed_pynq_drops(device, board):
     2.7 and 3.0 sync just the view's bytes. A view's invalidate on 3.1+ therefore drops
     CPU writes not yet flushed anywhere else in the same buffer."""
     buf = pynq.allocate((64,), dtype=np.uint8, cacheable=1)
-    offset = buf.physical_address - board.memory.base
-    board.memory.store[offset : offset + 64] = 9  # the device's copy
+    board.memory.window(buf.physical_address, 64)[:] = 9  # the device's copy
     buf[:] = 7  # the CPU's, not flushed
     buf[8:16].invalidate()
     whole = tuple(int(n) for n in pynq.__version__.split(".")[:2]) >= (3, 1)

@@ -72,13 +72,13 @@ REGISTER_SPACE = 0x10000
 class Transfer:
     """One simple-mode transfer: ``length`` bytes at ``address``; ``done`` moved so far."""
 
-    __slots__ = ("address", "length", "done", "offset", "posted_at", "owner", "due", "fault")
+    __slots__ = ("address", "length", "done", "bytes", "posted_at", "owner", "due", "fault")
 
     def __init__(self, address: int, length: int, posted_at: float, owner: Any) -> None:
         self.address = address
         self.length = length
         self.done = 0
-        self.offset: int | None = None  # in the memory store, once the range is decoded
+        self.bytes: Any = None  # the device's bytes of the range, once it is decoded
         self.posted_at = posted_at
         self.owner = owner  # the buffer behind it, when pynq's driver posted it
         self.due = posted_at  # not complete before this time (pacing)
@@ -203,7 +203,7 @@ class _Channel:
     # -- stream side (called by the block design) -------------------------------------------
 
     def _decode(self, transfer: Transfer) -> bool:
-        """Map the transfer's range to the memory store; a decode error if it is not mapped."""
+        """Map the transfer's range to live memory; a decode error if it is not mapped."""
         if transfer.fault is not None:
             kind, transfer.fault = transfer.fault, None
             self.core.note_fault(self.name, kind)
@@ -213,8 +213,8 @@ class _Channel:
         if owner is not None and getattr(owner, "freed", False):
             self.fail(DMASR_DEC_ERR)
             return False
-        transfer.offset = self.core.memory.span(transfer.address, transfer.length)
-        if transfer.offset is None:
+        transfer.bytes = self.core.memory.window(transfer.address, transfer.length)
+        if transfer.bytes is None:
             self.fail(DMASR_DEC_ERR)
             return False
         return True
@@ -230,14 +230,13 @@ class MM2SChannel(_Channel):
         self._decode(transfer)
 
     def source(self) -> tuple[Transfer, Any] | None:
-        """The transfer in flight and the store bytes it still has to send, if any."""
+        """The transfer in flight and the bytes it still has to send, if any."""
         transfer = self.transfer
         if transfer is None or self.halted or transfer.remaining == 0:
             return None
         if not self._decode(transfer):
             return None
-        start = transfer.offset + transfer.done
-        return transfer, self.core.memory.store[start : transfer.offset + transfer.length]
+        return transfer, transfer.bytes[transfer.done :]
 
     def consumed(self, nbytes: int, due: float | None = None) -> None:
         transfer = self.transfer
@@ -277,12 +276,7 @@ class S2MMChannel(_Channel):
         if not self._decode(transfer):
             return 0
         n = min(len(data), transfer.remaining)
-        start = transfer.offset + transfer.done
-        window = self.core.memory.store[start : start + n]
-        if len(window) != n:  # the memory was closed after the decode: nothing is there
-            self.fail(DMASR_DEC_ERR)
-            return 0
-        window[:] = data[:n]
+        transfer.bytes[transfer.done : transfer.done + n] = data[:n]
         transfer.done += n
         if last and n == len(data):
             self.length = transfer.done

@@ -5,14 +5,15 @@ CPU reaches through its caches and the DMA reaches directly. The two views agree
 ``flush()`` (CPU -> memory, before the DMA reads) and ``invalidate()`` (memory -> CPU, after
 the DMA wrote). The emulator keeps the two views apart on purpose:
 
-- :class:`ContiguousMemory` is the device side: one byte store (``np.zeros``, committed by
-  the OS page by page as it is touched) and a first-fit, page-aligned allocator with
-  free-list coalescing and accounting.
+- :class:`ContiguousMemory` is the device side: a first-fit, page-aligned allocator over
+  the CMA's address range, with free-list coalescing and accounting, and the bytes of each
+  live block (one zeroed array per block). Only live blocks hold host memory: a 32-bit
+  process (the armhf CI job) can open engine after engine without reserving 128 MiB each.
 - :class:`EmulatedBuffer` is the CPU side. A cacheable buffer (``cacheable=True``): the
-  ndarray's own memory plays the CPU cache; ``flush()`` copies its bytes into the store,
+  ndarray's own memory plays the CPU cache; ``flush()`` copies its bytes into the block,
   ``invalidate()`` copies them back, and a driver that skips either sees stale data here,
   as on a board. A non-cacheable buffer (``cacheable=False``, pynq's default): the ndarray
-  *is* the store's bytes, as XRT maps such a buffer write-combined on a board, so CPU and
+  *is* the block's bytes, as XRT maps such a buffer write-combined on a board, so CPU and
   DMA see each other's writes at once and flush/invalidate have nothing to do.
 
 When the memory is exhausted, ``allocate`` raises what pynq 4.0.0 raises when XRT cannot
@@ -54,10 +55,12 @@ def _round_up(n: int, to: int) -> int:
 
 
 class ContiguousMemory:
-    """The device side of CMA: a byte store at ``base`` and a first-fit page allocator.
+    """The device side of CMA: a first-fit page allocator over ``[base, base + size)`` and
+    the bytes of every live block.
 
     Blocks are page-aligned and a whole number of pages (at least one). Freed blocks merge
-    with free neighbours, so a freed region is reusable as one piece. Accounting:
+    with free neighbours, so a freed region is reusable as one piece; a freed block's bytes
+    are gone (the DMA gets a decode error there, never its successor's bytes). Accounting:
     ``live_buffers``, ``live_bytes`` (bytes of CMA held, page-rounded), ``peak_bytes``,
     ``allocations``, ``frees``.
     """
@@ -71,12 +74,12 @@ class ContiguousMemory:
             raise ValueError(f"memory base must be page aligned, got {base:#x}")
         self.size = int(size)
         self.base = int(base)
-        self.store = np.zeros(self.size, dtype=np.uint8)  # calloc: pages commit on first touch
         self._fail = fail  # callable -> bool: fault injection (allocation fails while True)
         # reentrant: a buffer's finalizer may free a block while this thread allocates
         self._lock = threading.RLock()
         self._free: list[list[int]] = [[0, self.size]]  # sorted [offset, length] holes
         self._blocks: dict[int, int] = {}  # offset -> length of every live block
+        self._bytes: dict[int, np.ndarray] = {}  # offset -> the device's bytes of that block
         self._starts: list[int] = []  # sorted offsets of live blocks (for address lookup)
         # offset -> root buffer, weakly: a buffer nobody holds is freed by its finalizer
         self._buffers: weakref.WeakValueDictionary[int, EmulatedBuffer] = (
@@ -136,12 +139,12 @@ class ContiguousMemory:
             else:
                 self._free[i] = [offset + length, hole - length]
             self._blocks[offset] = length
+            # dma_alloc_coherent hands out zeroed pages; calloc commits them as touched
+            self._bytes[offset] = np.zeros(length, dtype=np.uint8)
             bisect.insort(self._starts, offset)
             self.live_bytes += length
             self.peak_bytes = max(self.peak_bytes, self.live_bytes)
             self.allocations += 1
-            store = self.store  # close() may let go of it once the lock is released
-        store[offset : offset + length] = 0  # dma_alloc_coherent hands out zeroed pages
         return self.base + offset
 
     def free_block(self, address: int) -> bool:
@@ -152,6 +155,7 @@ class ContiguousMemory:
             if length is None:
                 return False
             del self._starts[bisect.bisect_left(self._starts, offset)]
+            self._bytes.pop(offset, None)
             self._buffers.pop(offset, None)
             self.live_bytes -= length
             self.frees += 1
@@ -172,10 +176,11 @@ class ContiguousMemory:
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         address = self.alloc_block(nbytes)
-        with self._lock:  # a buffer is made on the live store, or not at all
+        with self._lock:  # a buffer is made on a live block, or not at all
             if self.closed:
                 raise RuntimeError("contiguous memory is closed")
-            buf = EmulatedBuffer._new(shape, dtype, self, address, bool(cacheable))
+            device = self._bytes[address - self.base][:nbytes]
+            buf = EmulatedBuffer._new(shape, dtype, self, address, device, bool(cacheable))
             self._buffers[address - self.base] = buf
         return buf
 
@@ -188,17 +193,12 @@ class ContiguousMemory:
             buf.freebuffer()
         for offset in list(self._blocks):
             self.free_block(self.base + offset)
-        # The emulated CMA goes back now, not when the last object that knows this memory
-        # is collected (a closed Resizer keeps its pool for give_back): a 32-bit process
-        # opening engine after engine ran out of address space. Arrays still viewing the
-        # old bytes keep them alive; no block is live, so no DMA reaches the memory any more.
-        with self._lock:
-            self.store = np.empty(0, dtype=np.uint8)
 
     # -- what the DMA sees -----------------------------------------------------------------
 
-    def span(self, address: int, nbytes: int) -> int | None:
-        """Store offset of ``[address, address + nbytes)`` if it lies inside one live block.
+    def window(self, address: int, nbytes: int) -> np.ndarray | None:
+        """The device's bytes at ``[address, address + nbytes)`` if they lie inside one live
+        block, else None.
 
         The DMA of the emulated board may only touch allocated memory: anything else (freed
         blocks, gaps, outside CMA, across two blocks) is a decode error here. On a board
@@ -214,7 +214,7 @@ class ContiguousMemory:
             start = self._starts[i]
             if offset + nbytes > start + self._blocks[start]:
                 return None
-        return offset
+            return self._bytes[start][offset - start : offset - start + nbytes]
 
     def is_live(self, address: int) -> bool:
         return (address - self.base) in self._blocks
@@ -230,12 +230,14 @@ class EmulatedBuffer(np.ndarray):
     non-cacheable one is coherent and needs neither.
     """
 
-    # An allocated buffer (the "root") holds ``_memory`` and ``_host`` (its own memory as
-    # flat bytes); a view holds ``_root``. The root does not point at itself, so dropping
+    # An allocated buffer (the "root") holds ``_memory``, ``_device`` (its block's bytes, as
+    # the DMA sees them) and ``_host`` (the CPU's bytes: its own for a cacheable buffer, the
+    # device's for a coherent one), both flat; a view holds ``_root``. The root does not point at itself, so dropping
     # the last reference frees it at once (no reference cycle to wait for).
     _memory: ContiguousMemory | None
     _root: EmulatedBuffer | None
     _host: np.ndarray | None
+    _device: np.ndarray | None
     _cacheable: bool
     device_address: int | None
     freed: bool
@@ -247,19 +249,17 @@ class EmulatedBuffer(np.ndarray):
         dtype: np.dtype,
         memory: ContiguousMemory,
         address: int,
+        device: np.ndarray,
         cacheable: bool = True,
     ) -> EmulatedBuffer:
         shape = tuple(shape) if np.iterable(shape) else (shape,)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if cacheable:
-            host = np.zeros(nbytes, dtype=np.uint8)  # the CPU's cached copy
-        else:
-            offset = address - memory.base
-            host = memory.store[offset : offset + nbytes]  # the device's bytes themselves
+        # the CPU's cached copy, or the device's bytes themselves
+        host = np.zeros(device.size, dtype=np.uint8) if cacheable else device
         self = host.view(dtype).reshape(shape).view(cls)  # host does not refer back: no cycle
         self._memory = memory
         self._root = None
         self._host = host
+        self._device = device
         self._cacheable = cacheable
         self.device_address = address
         self.freed = False
@@ -268,6 +268,7 @@ class EmulatedBuffer(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         self._memory = None
         self._host = None
+        self._device = None
         self.freed = False
         root = obj if getattr(obj, "_host", None) is not None else getattr(obj, "_root", None)
         if root is None:
@@ -337,16 +338,14 @@ class EmulatedBuffer(np.ndarray):
         root, lo, hi = self._span()
         if not root._cacheable:
             return  # coherent: the CPU wrote the device's bytes directly
-        offset = root.device_address - root._memory.base
-        root._memory.store[offset + lo : offset + hi] = root._host[lo:hi]
+        root._device[lo:hi] = root._host[lo:hi]
 
     def invalidate(self) -> None:
         """Device -> CPU: copy contiguous memory back over the bytes this array covers."""
         root, lo, hi = self._span()
         if not root._cacheable:
             return  # coherent: the CPU reads the device's bytes directly
-        offset = root.device_address - root._memory.base
-        root._host[lo:hi] = root._memory.store[offset + lo : offset + hi]
+        root._host[lo:hi] = root._device[lo:hi]
 
     def sync_to_device(self) -> None:
         self.flush()
