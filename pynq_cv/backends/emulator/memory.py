@@ -232,8 +232,8 @@ class EmulatedBuffer(np.ndarray):
 
     # An allocated buffer (the "root") holds ``_memory``, ``_device`` (its block's bytes, as
     # the DMA sees them) and ``_host`` (the CPU's bytes: its own for a cacheable buffer, the
-    # device's for a coherent one), both flat; a view holds ``_root``. The root does not point at itself, so dropping
-    # the last reference frees it at once (no reference cycle to wait for).
+    # device's for a coherent one), both flat; a view holds ``_root``. The root does not
+    # point at itself, so dropping the last reference frees it at once (no cycle to wait for).
     _memory: ContiguousMemory | None
     _root: EmulatedBuffer | None
     _host: np.ndarray | None
