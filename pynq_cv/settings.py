@@ -71,17 +71,22 @@ def check_deferred() -> None:
         raise _deferred[0]
 
 
-_named: set[str] = set()  # unknown names already warned about
+# unknown names already warned about -> the call that warned (setdefault is atomic, so two
+# threads opening engines warn once, with no lock a fork could leave held)
+_named: dict[str, object] = {}
 
 
 def check_names() -> None:
     """One WARNING per unknown ``PYNQ_CV_*`` variable in the environment, naming the nearest."""
     known = NAMES + SUITE_NAMES
-    for name in os.environ:
-        if name.startswith("PYNQ_CV_") and name not in known and name not in _named:
-            _named.add(name)
-            near = difflib.get_close_matches(name, NAMES, n=1)
-            hint = f"did you mean {near[0]}? " if near else ""
-            logging.getLogger("pynq_cv").warning(
-                "pynq_cv: %s is set but is not a pynq_cv setting (%spynq_cv reads %s)",
-                name, hint, ", ".join(NAMES))
+    for name in list(os.environ):
+        if not name.startswith("PYNQ_CV_") or name in known:
+            continue
+        mine = object()
+        if _named.setdefault(name, mine) is not mine:
+            continue
+        near = difflib.get_close_matches(name, NAMES, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        logging.getLogger("pynq_cv").warning(
+            "pynq_cv: %s is set but is not a pynq_cv setting (%spynq_cv reads %s)",
+            name, hint, ", ".join(NAMES))

@@ -166,7 +166,7 @@ def test_the_known_names_are_exactly_the_switches_the_code_reads():
 def test_an_unknown_pynq_cv_name_is_named_once_with_the_nearest(monkeypatch, caplog):
     from pynq_cv import settings
 
-    monkeypatch.setattr(settings, "_named", set())
+    monkeypatch.setattr(settings, "_named", {})
     monkeypatch.setenv("PYNQ_CV_STICT", "1")
     monkeypatch.setenv("PYNQ_CV_SOAK_SECONDS", "3")  # the suite's own: no warning
     with caplog.at_level("WARNING", logger="pynq_cv"):
@@ -176,3 +176,27 @@ def test_an_unknown_pynq_cv_name_is_named_once_with_the_nearest(monkeypatch, cap
     assert len(said) == 1, said
     assert "PYNQ_CV_STICT" in said[0] and "did you mean PYNQ_CV_STRICT?" in said[0]
     assert "SOAK" not in said[0]
+
+
+def test_threads_opening_engines_together_name_an_unknown_name_once(monkeypatch, caplog):
+    import threading
+
+    from pynq_cv import settings
+
+    monkeypatch.setattr(settings, "_named", {})
+    monkeypatch.setenv("PYNQ_CV_BAKCEND", "cpu")
+    go = threading.Barrier(8)
+
+    def check() -> None:
+        go.wait()
+        for _ in range(50):
+            settings.check_names()
+
+    with caplog.at_level("WARNING", logger="pynq_cv"):
+        threads = [threading.Thread(target=check) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    said = [r.getMessage() for r in caplog.records if "PYNQ_CV_BAKCEND" in r.getMessage()]
+    assert len(said) == 1, said
