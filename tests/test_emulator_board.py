@@ -143,10 +143,10 @@ def test_a_closed_engine_gives_its_emulated_cma_back_at_once():
     kept = rz.lend((24, 32, 3), cacheable=False)  # a view of the emulated CMA
     kept[:] = 7
     memory = rz.engine.board.memory
-    blocks = [weakref.ref(block) for block in memory._bytes.values()]
+    blocks = [weakref.ref(block) for block in memory._blocks.values()]
     assert len(blocks) >= 3 and memory.live_bytes >= sum(b().size for b in blocks)
     rz.close()
-    assert memory.live_bytes == 0 and not memory._bytes
+    assert memory.live_bytes == 0 and not memory._blocks
     assert sum(b() is not None for b in blocks) == 1, "only the lent buffer's block lives"
     assert int(kept.sum()) == 7 * kept.size
     rz.give_back(kept)

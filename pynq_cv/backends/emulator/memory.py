@@ -78,8 +78,8 @@ class ContiguousMemory:
         # reentrant: a buffer's finalizer may free a block while this thread allocates
         self._lock = threading.RLock()
         self._free: list[list[int]] = [[0, self.size]]  # sorted [offset, length] holes
-        self._blocks: dict[int, int] = {}  # offset -> length of every live block
-        self._bytes: dict[int, np.ndarray] = {}  # offset -> the device's bytes of that block
+        # offset -> the device's bytes of every live block (its length is the block's)
+        self._blocks: dict[int, np.ndarray] = {}
         self._starts: list[int] = []  # sorted offsets of live blocks (for address lookup)
         # offset -> root buffer, weakly: a buffer nobody holds is freed by its finalizer
         self._buffers: weakref.WeakValueDictionary[int, EmulatedBuffer] = (
@@ -138,9 +138,8 @@ class ContiguousMemory:
                 del self._free[i]
             else:
                 self._free[i] = [offset + length, hole - length]
-            self._blocks[offset] = length
             # dma_alloc_coherent hands out zeroed pages; calloc commits them as touched
-            self._bytes[offset] = np.zeros(length, dtype=np.uint8)
+            self._blocks[offset] = np.zeros(length, dtype=np.uint8)
             bisect.insort(self._starts, offset)
             self.live_bytes += length
             self.peak_bytes = max(self.peak_bytes, self.live_bytes)
@@ -151,11 +150,11 @@ class ContiguousMemory:
         """Return a block to the free list (merging neighbours). False if it is not live."""
         offset = address - self.base
         with self._lock:
-            length = self._blocks.pop(offset, None)
-            if length is None:
+            block = self._blocks.pop(offset, None)
+            if block is None:
                 return False
+            length = block.size
             del self._starts[bisect.bisect_left(self._starts, offset)]
-            self._bytes.pop(offset, None)
             self._buffers.pop(offset, None)
             self.live_bytes -= length
             self.frees += 1
@@ -179,7 +178,7 @@ class ContiguousMemory:
         with self._lock:  # a buffer is made on a live block, or not at all
             if self.closed:
                 raise RuntimeError("contiguous memory is closed")
-            device = self._bytes[address - self.base][:nbytes]
+            device = self._blocks[address - self.base][:nbytes]
             buf = EmulatedBuffer._new(shape, dtype, self, address, device, bool(cacheable))
             self._buffers[address - self.base] = buf
         return buf
@@ -212,9 +211,10 @@ class ContiguousMemory:
             if i < 0:
                 return None
             start = self._starts[i]
-            if offset + nbytes > start + self._blocks[start]:
+            block = self._blocks[start]
+            if offset + nbytes > start + block.size:
                 return None
-            return self._bytes[start][offset - start : offset - start + nbytes]
+            return block[offset - start : offset - start + nbytes]
 
     def is_live(self, address: int) -> bool:
         return (address - self.base) in self._blocks
